@@ -1,0 +1,148 @@
+"""The training configuration: frozen dataclasses from TOML files, presets and CLI overrides."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from progan import options
+from progan.errors import ConfigError
+from progan.schedule import ScheduleConfig, check_resolution
+
+
+@dataclass(frozen=True)
+class Component:
+    """A registered name plus the options handed to its factory (the TOML table's other keys)."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str = "shapes"  # a dataset name, NAME:ARGUMENT, or a path (folder, .npz, .npy)
+    channels: int | None = None  # 1 or 3; None keeps the data's own
+    mirror: bool = False  # random horizontal flips, per sample
+    strict: bool = False  # refuse unreadable image files instead of skipping them
+
+    def __post_init__(self) -> None:
+        if self.channels not in (None, 1, 3):
+            raise ValueError(f"'data.channels' must be 1 or 3, got {self.channels}")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: Literal["adam", "rmsprop"] = "adam"
+    betas: tuple[float, ...] = (0.0, 0.99)  # Adam; paper β1 = 0, β2 = 0.99
+    eps: float = 1e-8
+    rmsprop_alpha: float = 0.99
+    reset_each_phase: bool = True  # the paper resets Adam's state at every phase boundary
+    clip_grad_norm: float | None = None  # clip both networks' gradient norms (off by default)
+    ema_beta: float = 0.999  # G_ema <- G + (G_ema - G)·β after every step
+
+    def __post_init__(self) -> None:
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError("'optim.betas' must be two numbers in [0, 1)")
+        if not 0 <= self.ema_beta < 1:
+            raise ValueError("'optim.ema_beta' must be in [0, 1)")
+        if self.clip_grad_norm is not None and not self.clip_grad_norm > 0:
+            raise ValueError("'optim.clip_grad_norm' must be positive")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run needs; stored as sorted JSON in the run directory and in checkpoints."""
+
+    resolution: int = 32  # target resolution, a power of two in 4..1024
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    arch: Component = field(default_factory=lambda: Component("progan"))
+    loss: Component = field(default_factory=lambda: Component("wgan-gp"))
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    tick_kimg: float = 4.0  # a log line and a sample grid every tick
+    checkpoint_kimg: float = 20.0  # a checkpoint every this many kimg (and at stage ends and exit)
+    keep_checkpoints: int = 3  # the last K periodic checkpoints are kept
+    grid_size: int = 36  # images in each sample grid (fixed latents)
+    plugins: tuple[str, ...] = ()  # local plugin modules to load
+
+    def __post_init__(self) -> None:
+        check_resolution(self.resolution, "resolution")
+        for name in ("tick_kimg", "checkpoint_kimg"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"'{name}' must be positive, got {getattr(self, name)}")
+        if self.keep_checkpoints < 1 or self.grid_size < 1:
+            raise ValueError("'keep_checkpoints' and 'grid_size' must be at least 1")
+
+
+def from_dict(data: Mapping[str, Any]) -> TrainConfig:
+    """A TrainConfig from nested plain data; [arch] and [loss] tables take ``name`` plus options."""
+    data = dict(data)
+    for key in ("arch", "loss"):
+        if key in data:
+            table = data[key]
+            if isinstance(table, str):
+                table = {"name": table}
+            if not isinstance(table, Mapping):
+                raise ConfigError(f"'{key}' must be a table with a 'name' key, got {table!r}")
+            table = dict(table)
+            nested = table.pop("options", {})
+            data[key] = {"name": table.pop("name", "progan" if key == "arch" else "wgan-gp"), "options": {**nested, **table}}
+    return options.parse(TrainConfig, data, where="")
+
+
+def to_dict(config: TrainConfig) -> dict[str, Any]:
+    return options.to_dict(config)
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+
+def preset(name: str) -> dict[str, Any]:
+    """A packaged preset (progan/presets/NAME.toml)."""
+    names = sorted(p.name[:-5] for p in resources.files("progan.presets").iterdir() if p.name.endswith(".toml"))
+    if name not in names:
+        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(names)}")
+    return tomllib.loads(resources.files("progan.presets").joinpath(f"{name}.toml").read_text())
+
+
+def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep merge of plain dicts: tables merge, everything else is replaced."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            if key in ("arch", "loss") and value.get("name", out[key].get("name")) != out[key].get("name"):
+                out[key] = dict(value)  # another architecture or loss: its predecessor's options don't apply
+            else:
+                out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def dotted(assignments: list[str]) -> dict[str, Any]:
+    """``["schedule.fade_kimg=10", "arch.fmap_max=64"]`` as a nested dict."""
+    out: dict[str, Any] = {}
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set schedule.fade_kimg=10")
+        node = out
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = options.parse_value(value)
+    return out
+
+
+__all__ = ["TrainConfig", "DataConfig", "OptimConfig", "Component", "from_dict", "to_dict", "read_toml", "preset", "merge", "dotted", "replace"]

@@ -1,0 +1,25 @@
+"""Typed errors: the library raises these, the CLI turns them into one clear line (exit code 2)."""
+
+
+class ProganError(Exception):
+    """Base class of every error a user can cause and fix."""
+
+
+class ConfigError(ProganError):
+    """A configuration key, value or type is wrong."""
+
+
+class DataError(ProganError):
+    """A dataset path or its content cannot be used."""
+
+
+class CheckpointError(ProganError):
+    """A checkpoint or export file is missing, corrupt or incompatible."""
+
+
+class PluginError(ProganError):
+    """A plugin is missing, broken or registers a name twice."""
+
+
+class TrainingError(ProganError):
+    """Training cannot go on (non-finite values, unwritable output)."""

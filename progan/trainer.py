@@ -1,0 +1,329 @@
+"""The trainer: a small class with ``step``, ``run`` and ``save``; progress is counted in real images shown."""
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from progan import __version__, checkpoint, images
+from progan.config import TrainConfig, to_dict
+from progan.data import IndexStream, Pyramid, prepare
+from progan.errors import CheckpointError, ConfigError, DataError
+from progan.interfaces import Generator, StepContext, latents
+from progan.layers import downsample2x, upsample2x
+from progan.model import ModelSpec, build
+from progan.options import to_json
+from progan.plugins import PluginHost, host as default_host
+from progan.schedule import Phase, Schedule, State
+
+
+def load_dataset(config: TrainConfig, host: PluginHost) -> Pyramid:
+    """The real images of ``config.data`` as a pyramid at the target resolution."""
+    source = config.data.source
+    name, _, argument = source.partition(":")
+    datasets = host.registries["datasets"]
+    if name in datasets and (argument or ":" not in source):
+        image_set = host.create("datasets", name, argument, resolution=config.resolution)
+    elif Path(source).exists():
+        from progan.data import read_path
+
+        image_set = read_path(source, strict=config.data.strict)
+    elif ":" in source and name not in datasets:
+        host.get("datasets", name)  # raises: unknown name, with the closest match
+        raise AssertionError("unreachable")
+    else:
+        raise DataError(f"{source}: no such file or folder, and no dataset of that name; available datasets: {', '.join(sorted(datasets))}")
+    return prepare(image_set, resolution=config.resolution, channels=config.data.channels)
+
+
+@dataclass
+class Stop:
+    """Why ``run`` returned."""
+
+    reason: str  # "finished" or "interrupted"
+    signal: int | None = None
+
+
+class Trainer:
+    """Trains G and D on a schedule; everything needed to continue bitwise goes into ``save``."""
+
+    def __init__(self, config: TrainConfig, *, run_dir: str | Path, device: str | torch.device = "cpu", host: PluginHost | None = None, data: Pyramid | None = None) -> None:
+        self.config, self.run_dir, self.device = config, Path(run_dir), torch.device(device)
+        self.host = host or default_host(config.plugins)
+        self.data = data if data is not None else load_dataset(config, self.host)
+        channels = self.data.channels
+        arch = self.host.get("architectures", config.arch.name)
+        architecture = arch.factory(dict(config.arch.options))
+        torch.manual_seed(config.seed)  # weight initialisation
+        G, D = architecture.build(resolution=config.resolution, channels=channels)
+        self.spec = ModelSpec(config.arch.name, architecture.options(), config.resolution, channels, G.latent_size, arch.package)
+        self.G, self.D = G.to(self.device), D.to(self.device)
+        self.G_ema: Generator = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.loss = self.host.create("losses", config.loss.name, dict(config.loss.options))
+        self.schedule = Schedule(config.schedule, target_resolution=config.resolution, progressive=architecture.progressive)
+        smallest = min(p.batch_size for p in self.schedule.phases)
+        group = self.spec.arch_options.get("mbstd_group_size")
+        if group and smallest < group:
+            raise ConfigError(f"'schedule.batch_size' {smallest} is smaller than 'arch.mbstd_group_size' {group}; raise the batch or lower the group")
+        self.rng = torch.Generator().manual_seed(config.seed)
+        self.stream = IndexStream(len(self.data), seed=config.seed)
+        if self.data_on_device():
+            self.data.levels = {r: t.to(self.device) for r, t in self.data.levels.items()}
+        self.grid_latents = latents(config.grid_size, G.latent_size, seed=config.seed).to(self.device)
+        self.images_shown, self.elapsed_s, self.phase_index = 0, 0.0, -1
+        self.stop_signal: int | None = None
+        self._sums: dict[str, torch.Tensor] = {}
+        self._steps_in_tick = 0
+
+    def data_on_device(self) -> bool:
+        return self.device.type != "cpu" and sum(t.numel() for t in self.data.levels.values()) < 2**31
+
+    # -- one step ------------------------------------------------------------------------------------
+    def step(self) -> State:
+        """One D step and one G step on the batch the schedule prescribes; returns the state it used."""
+        state = self.schedule.at(self.images_shown)
+        if state.phase.index != self.phase_index:
+            self._enter_phase(state.phase)
+        batch = state.phase.batch_size
+        reals = self._reals(self.stream.take(self.images_shown, batch), state)
+        ctx = StepContext(self.G, self.D, state.resolution, state.alpha, self.config.resolution, self.images_shown, self.rng)
+
+        self.D.requires_grad_(True)
+        self.opt_D.zero_grad(set_to_none=True)
+        d_loss, d_stats = self.loss.discriminator_loss(ctx, reals, self._latents(batch))
+        d_loss.backward()
+        self._clip(self.D)
+        self.opt_D.step()
+
+        self.D.requires_grad_(False)  # no D weight gradients in the G step
+        self.opt_G.zero_grad(set_to_none=True)
+        g_loss, g_stats = self.loss.generator_loss(ctx, self._latents(batch))
+        g_loss.backward()
+        self._clip(self.G)
+        self.opt_G.step()
+
+        self._update_ema()
+        self.images_shown += batch
+        self._steps_in_tick += 1
+        for key, value in {**d_stats, **g_stats}.items():
+            self._sums[key] = self._sums[key] + value if key in self._sums else value.clone()
+        return state
+
+    def _latents(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.G.latent_size, generator=self.rng).to(self.device)
+
+    def _reals(self, indices: torch.Tensor, state: State) -> torch.Tensor:
+        """The batch as float [B, C, r, r] in [-1, 1], mirrored and, during a fade, blended like G's output."""
+        x = self.data.batch(indices.to(self.data.levels[state.resolution].device), state.resolution).to(self.device)
+        x = x.float() / 127.5 - 1.0
+        if self.config.data.mirror:
+            flip = torch.rand(x.shape[0], generator=self.rng).to(self.device) < 0.5
+            x = torch.where(flip.reshape(-1, 1, 1, 1), x.flip(3), x)
+        if state.alpha < 1.0:
+            x = torch.lerp(upsample2x(downsample2x(x)), x, state.alpha)
+        return x
+
+    def _enter_phase(self, phase: Phase) -> None:
+        fresh = self.config.optim.reset_each_phase or self.phase_index < 0
+        if fresh:
+            self.opt_G = self._optimizer(self.G, phase.g_lr)
+            self.opt_D = self._optimizer(self.D, phase.d_lr)
+        for opt, lr in ((self.opt_G, phase.g_lr), (self.opt_D, phase.d_lr)):
+            for group in opt.param_groups:
+                group["lr"] = lr
+        self.phase_index = phase.index
+
+    def _optimizer(self, net: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
+        o = self.config.optim
+        if o.name == "rmsprop":
+            return torch.optim.RMSprop(net.parameters(), lr=lr, alpha=o.rmsprop_alpha, eps=o.eps)
+        return torch.optim.Adam(net.parameters(), lr=lr, betas=tuple(o.betas), eps=o.eps)
+
+    def _clip(self, net: torch.nn.Module) -> None:
+        if self.config.optim.clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_([p for p in net.parameters() if p.grad is not None], self.config.optim.clip_grad_norm)
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        ema, live = list(self.G_ema.parameters()), list(self.G.parameters())
+        torch._foreach_lerp_(ema, live, 1.0 - self.config.optim.ema_beta)
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
+
+    # -- the loop ------------------------------------------------------------------------------------
+    def run(self, *, progress: Callable[["Trainer", State], None] | None = None) -> Stop:
+        """Train until the schedule's total or until :meth:`request_stop`; checkpoints at the end either way."""
+        self.host.hook.progan_train_start(trainer=self)
+        c = self.config
+        tick_img, ckpt_img = int(c.tick_kimg * 1000), int(c.checkpoint_kimg * 1000)
+        last_time = time.perf_counter()
+        tick_start_img = self.images_shown
+        try:
+            state = self.schedule.at(self.images_shown)
+            if not state.done and self.images_shown == state.phase.start_img:
+                self.host.hook.progan_stage_start(trainer=self, resolution=state.resolution, fading=state.phase.fading)
+            while not self.schedule.at(self.images_shown).done and self.stop_signal is None:
+                before = self.images_shown
+                state = self.step()
+                after = self.schedule.at(self.images_shown)
+                now = time.perf_counter()
+                self.elapsed_s += now - last_time
+                last_time = now
+                if progress is not None:
+                    progress(self, state)
+                stage_ended = after.done or after.phase.index != state.phase.index
+                if self.images_shown // tick_img > before // tick_img or stage_ended:
+                    self._tick(state, tick_start_img)
+                    tick_start_img = self.images_shown
+                if stage_ended:
+                    self._stage_end(state.phase)
+                    if not after.done:
+                        self.host.hook.progan_stage_start(trainer=self, resolution=after.resolution, fading=after.phase.fading)
+                elif self.images_shown // ckpt_img > before // ckpt_img:
+                    self.save()
+                last_time = time.perf_counter()
+            if self.stop_signal is not None:
+                if self._steps_in_tick:
+                    self._tick(self.schedule.at(self.images_shown - 1), tick_start_img)
+                self.save()
+                return Stop("interrupted", self.stop_signal)
+            self.save_grid(self.run_dir / "final.png")
+            return Stop("finished")
+        finally:
+            self.host.hook.progan_train_end(trainer=self)
+
+    def request_stop(self, signal_number: int) -> None:
+        """Finish the step in progress, checkpoint and return from :meth:`run` (signal handlers call this)."""
+        self.stop_signal = signal_number
+
+    def _tick(self, state: State, tick_start_img: int) -> None:
+        stats = {key: (value / self._steps_in_tick).item() for key, value in self._sums.items()}
+        self._sums, self._steps_in_tick = {}, 0
+        seconds = max(self.elapsed_s - getattr(self, "_tick_elapsed", 0.0), 1e-9)
+        self._tick_elapsed = self.elapsed_s
+        record = {
+            "kimg": self.images_shown / 1000,
+            "images_shown": self.images_shown,
+            "phase": state.phase.index,
+            "stage": state.phase.name,
+            "resolution": state.resolution,
+            "alpha": round(state.alpha, 6),
+            "batch": state.phase.batch_size,
+            "g_lr": self.opt_G.param_groups[0]["lr"],
+            "d_lr": self.opt_D.param_groups[0]["lr"],
+            **{k: round(v, 6) for k, v in stats.items()},
+            "img_per_s": round((self.images_shown - tick_start_img) / seconds, 2),
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.run_dir / "log.jsonl", "a") as log:
+            log.write(json.dumps(record) + "\n")
+        self.save_grid(self.run_dir / "grids" / f"tick-{self.images_shown:09d}.png", state)
+        self.last_tick = record
+        self.host.hook.progan_tick(trainer=self, stats=record)
+
+    def _stage_end(self, phase: Phase) -> None:
+        label = f"fade-{phase.resolution}" if phase.fading else f"stable-{phase.resolution}"
+        self.save_grid(self.run_dir / "grids" / f"stage-{phase.index:02d}-{label}.png", self.schedule.at(phase.end_img - 1))
+        self.save()
+        self.host.hook.progan_stage_end(trainer=self, resolution=phase.resolution, fading=phase.fading)
+
+    @torch.no_grad()
+    def save_grid(self, path: Path, state: State | None = None) -> None:
+        """A grid of G_ema's images from the fixed latents at the state's resolution and alpha."""
+        state = state or self.schedule.at(max(self.images_shown - 1, 0))
+        fakes = self.G_ema(self.grid_latents, state.resolution, state.alpha)
+        images.save_png(path, images.grid(images.to_uint8(fakes), min_cell=64))
+
+    # -- checkpoints ---------------------------------------------------------------------------------
+    def checkpoint_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    def save(self, path: str | Path | None = None) -> Path:
+        """Write everything needed to continue bitwise, atomically; keep the last K checkpoints."""
+        path = Path(path) if path else self.checkpoint_dir() / f"ckpt-{self.images_shown:09d}.safetensors"
+        tensors = {
+            **checkpoint.module_tensors("G", self.G),
+            **checkpoint.module_tensors("D", self.D),
+            **checkpoint.module_tensors("G_ema", self.G_ema),
+            **{f"loss.{k}": v for k, v in self.loss.state_tensors().items()},
+            "rng.trainer": self.rng.get_state(),
+        }
+        groups = {}
+        if self.phase_index >= 0:
+            for name, opt in (("G", self.opt_G), ("D", self.opt_D)):
+                opt_tensors, groups[name] = checkpoint.optimizer_tensors(f"opt.{name}", opt)
+                tensors.update(opt_tensors)
+        rng_tensors, rng_json = checkpoint.rng_state()
+        tensors.update(rng_tensors)
+        state = self.schedule.at(max(self.images_shown - 1, 0))
+        train_state = {
+            "images_shown": self.images_shown,
+            "phase_index": self.phase_index,
+            "elapsed_s": self.elapsed_s,
+            "resolution": state.resolution,
+            "alpha": state.alpha,
+            "stage": state.phase.name,
+            "optimizer_groups": groups,
+            "rng": rng_json,
+        }
+        metadata = {
+            "format": checkpoint.CHECKPOINT_FORMAT,
+            "format_version": str(checkpoint.FORMAT_VERSION),
+            "progan_version": __version__,
+            "config": to_json(self.config),
+            "model": self.spec.to_json(),
+            "state": json.dumps(train_state, sort_keys=True),
+        }
+        checkpoint.save(path, tensors, metadata)
+        self._prune()
+        self.host.hook.progan_checkpoint(trainer=self, path=str(path))
+        return path
+
+    def _prune(self) -> None:
+        kept = sorted(self.checkpoint_dir().glob("ckpt-*.safetensors"))
+        for old in kept[: -self.config.keep_checkpoints]:
+            old.unlink(missing_ok=True)
+
+    def load(self, path: str | Path) -> None:
+        """Continue from a checkpoint written by :meth:`save` for the same model."""
+        tensors, metadata = checkpoint.read(path, formats=(checkpoint.CHECKPOINT_FORMAT,))
+        spec = ModelSpec.from_metadata(metadata, str(path))
+        if (spec.arch, spec.resolution, spec.channels) != (self.spec.arch, self.spec.resolution, self.spec.channels):
+            raise CheckpointError(
+                f"{path}: holds a {spec.arch} model at {spec.resolution}px with {spec.channels} channel(s), "
+                f"but this run builds {self.spec.arch} at {self.spec.resolution}px with {self.spec.channels}; resume with the checkpoint's own config"
+            )
+        state = checkpoint.json_field(metadata, "state", path)
+        for prefix, module in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
+            checkpoint.load_module(prefix, module, tensors, path)
+        self.loss.load_state_tensors({k[5:]: v for k, v in tensors.items() if k.startswith("loss.")})
+        self.images_shown, self.elapsed_s = int(state["images_shown"]), float(state["elapsed_s"])
+        self._tick_elapsed = self.elapsed_s
+        self.phase_index = int(state["phase_index"])
+        if self.phase_index >= 0:
+            self.opt_G, self.opt_D = self._optimizer(self.G, 0.0), self._optimizer(self.D, 0.0)
+            checkpoint.load_optimizer("opt.G", self.opt_G, tensors, state["optimizer_groups"]["G"])
+            checkpoint.load_optimizer("opt.D", self.opt_D, tensors, state["optimizer_groups"]["D"])
+        self.rng.set_state(tensors["rng.trainer"])
+        checkpoint.set_rng_state(tensors, state["rng"])
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path:
+    """The newest checkpoint of a run directory."""
+    found = sorted((Path(run_dir) / "checkpoints").glob("ckpt-*.safetensors"))
+    if not found:
+        raise CheckpointError(f"{run_dir}: no checkpoints in {Path(run_dir) / 'checkpoints'}; nothing to resume")
+    return found[-1]
+
+
+def config_of(path: str | Path) -> TrainConfig:
+    """The training config stored in a checkpoint."""
+    from progan.config import from_dict
+
+    return from_dict(checkpoint.json_field(checkpoint.read_metadata(path), "config", path))
