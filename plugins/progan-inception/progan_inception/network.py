@@ -184,8 +184,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             return load_file(str(path))
         if path.suffix in (".pt", ".pth"):
             state = torch.load(path, map_location="cpu", weights_only=True)  # never unpickles code
-            if not isinstance(state, dict):
-                raise CheckpointError(f"{str(path)!r} holds a {type(state).__name__}, not a state dict")
+            if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+                raise CheckpointError(f"{str(path)!r} is not a plain state dict of tensors")
             return state
     except CheckpointError:
         raise
