@@ -13,7 +13,13 @@ import torch
 
 from progan.errors import ConfigError
 from progan.interfaces import Generator, Metric, latents
-from progan.metrics.fid import feature_network, feature_statistics, frechet_distance, kernel_inception_distance, network_features
+from progan.metrics.fid import (
+    feature_network,
+    feature_statistics,
+    frechet_distance,
+    kernel_inception_distance,
+    network_features,
+)
 from progan.metrics.msssim import MIN_SIZE, ms_ssim_pairs
 from progan.metrics.swd import (
     DIR_REPEATS,
@@ -50,11 +56,10 @@ def generate_uint8(
         generator.train(was_training)
 
 
-def real_batches(reals: np.ndarray, num: int, *, seed: int, batch_size: int) -> Iterator[np.ndarray]:
-    """``num`` reals (a seeded random subset when there are more) in batches; copies one batch at a time."""
-    index = real_subset(len(reals), num, seed=seed)
+def indexed_batches(images: np.ndarray, index: np.ndarray, *, batch_size: int) -> Iterator[np.ndarray]:
+    """``images[index]`` in batches, copying one batch at a time (``images`` may be a memmap)."""
     for start in range(0, len(index), batch_size):
-        yield reals[index[start : start + batch_size]]
+        yield images[index[start : start + batch_size]]
 
 
 def real_subset(count: int, num: int, *, seed: int) -> np.ndarray:
@@ -67,14 +72,16 @@ def real_subset(count: int, num: int, *, seed: int) -> np.ndarray:
 def check_reals(reals: np.ndarray, generator: Generator) -> int:
     """The side of uint8 NHWC ``reals`` after checking they fit ``generator``; the fakes are made at that side."""
     if not isinstance(reals, np.ndarray) or reals.dtype != np.uint8 or reals.ndim != 4 or len(reals) == 0:
-        raise ConfigError(f"reals must be a non-empty uint8 [N, H, W, C] array, got {getattr(reals, 'shape', reals)!r}")
+        described = f"{reals.dtype} {reals.shape}" if isinstance(reals, np.ndarray) else type(reals).__name__
+        raise ConfigError(f"reals must be a non-empty uint8 [N, H, W, C] array, got {described}")
     _, height, width, channels = reals.shape
     if height != width:
         raise ConfigError(f"reals must be square, got {height}×{width}")
     if channels != generator.channels:
         raise ConfigError(f"reals have {channels} channels but the generator makes {generator.channels}")
     if height > generator.resolution:
-        raise ConfigError(f"reals are {height}×{height} but the generator makes at most {generator.resolution}×{generator.resolution}")
+        top = generator.resolution
+        raise ConfigError(f"reals are {height}×{height} but the generator makes at most {top}×{top}")
     return height
 
 
@@ -121,8 +128,8 @@ class SWDMetric(Metric):
         o = self.options
         index = real_subset(len(reals), num, seed=seed)
         real = SWDDescriptors(len(index), seed=derive_seed(seed, 0), nhoods_per_image=o["nhoods_per_image"])
-        for start in range(0, len(index), o["batch_size"]):
-            real.add(reals[index[start : start + o["batch_size"]]])
+        for batch in indexed_batches(reals, index, batch_size=o["batch_size"]):
+            real.add(batch)
         fake = SWDDescriptors(num, seed=derive_seed(seed, 1), nhoods_per_image=o["nhoods_per_image"])
         for batch in generate_uint8(generator, num, seed=seed, batch_size=o["batch_size"], resolution=size):
             fake.add(batch)
@@ -152,11 +159,13 @@ class MSSSIMMetric(Metric):
         if num < 2:
             raise ConfigError(f"MS-SSIM needs num >= 2 images, got {num}")
         batch_size = self.options["batch_size"]
-        figures = {"msssim": ms_ssim_pairs(generate_uint8(generator, num, seed=seed, batch_size=batch_size, resolution=size))}
+        fakes = generate_uint8(generator, num, seed=seed, batch_size=batch_size, resolution=size)
+        figures = {"msssim": ms_ssim_pairs(fakes)}
         if self.options["reals"] and len(reals) >= 2:
-            # Shuffled, because consecutive dataset entries may be related (same class, same source).
-            order = np.random.default_rng(derive_seed(seed, 5)).permutation(len(reals))[: min(num, len(reals) - len(reals) % 2)]
-            figures["msssim_reals"] = ms_ssim_pairs(reals[order[start : start + batch_size]] for start in range(0, len(order), batch_size))
+            # Random pairs, because consecutive dataset entries may be related (same class, same source).
+            order = np.random.default_rng(derive_seed(seed, 5)).permutation(len(reals))
+            order = order[: min(num, len(order) - len(order) % 2)]
+            figures["msssim_reals"] = ms_ssim_pairs(indexed_batches(reals, order, batch_size=batch_size))
         return figures
 
 
@@ -178,9 +187,10 @@ class FeatureMetric(Metric):
         device = next(generator.parameters()).device
         network = self.network.to(device)
         batch_size = self.options["batch_size"]
-        real = network_features(network, real_batches(reals, num, seed=seed, batch_size=batch_size), device=device)
-        fake = network_features(network, generate_uint8(generator, num, seed=seed, batch_size=batch_size, resolution=size), device=device)
-        return real, fake
+        index = real_subset(len(reals), num, seed=seed)
+        real = network_features(network, indexed_batches(reals, index, batch_size=batch_size), device=device)
+        fakes = generate_uint8(generator, num, seed=seed, batch_size=batch_size, resolution=size)
+        return real, network_features(network, fakes, device=device)
 
 
 class FIDMetric(FeatureMetric):

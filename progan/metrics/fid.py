@@ -106,7 +106,9 @@ def prepare_images(images: np.ndarray, network: FeatureNetwork, *, device: torch
 
 
 @torch.no_grad()
-def network_features(network: FeatureNetwork, batches: Iterable[np.ndarray], *, device: torch.device | str = "cpu") -> np.ndarray:
+def network_features(
+    network: FeatureNetwork, batches: Iterable[np.ndarray], *, device: torch.device | str = "cpu"
+) -> np.ndarray:
     """Features [N, D] (float32) of uint8 NHWC batches."""
     chunks = [network(prepare_images(batch, network, device=device)).float().cpu() for batch in batches]
     features = torch.cat(chunks).numpy()
@@ -155,7 +157,9 @@ def register_feature_network(name: str, factory: FeatureNetworkFactory) -> None:
     """Make ``factory`` available as ``network: name``; registering the same factory again is a no-op."""
     existing = _NETWORKS.get(name)
     if existing is not None and existing != factory:
-        raise PluginError(f"feature network {name!r} is registered twice ({existing!r} and {factory!r}); uninstall one plugin")
+        raise PluginError(
+            f"feature network {name!r} is registered twice ({existing!r} and {factory!r}); uninstall one plugin"
+        )
     _NETWORKS[name] = factory
 
 

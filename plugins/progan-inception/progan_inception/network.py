@@ -84,8 +84,8 @@ class InceptionC(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         double = x
-        for layer in (self.branch7x7dbl_1, self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4, self.branch7x7dbl_5):
-            double = layer(double)
+        for index in range(1, 6):
+            double = getattr(self, f"branch7x7dbl_{index}")(double)
         return torch.cat([
             self.branch1x1(x),
             self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x))),
