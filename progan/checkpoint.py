@@ -5,6 +5,8 @@ See docs/formats.md for the tensor names and metadata keys.
 """
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 import random
@@ -26,25 +28,57 @@ MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit; refuse larger be
 
 
 def write_atomic(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one, never a part."""
+    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one, never a part.
+
+    A failed write (full disk, no permission) removes its temporary file, leaves the old file as
+    it was and raises CheckpointError naming the path and the fix.  A kill -9 can leave a
+    ``.NAME.*.tmp`` file behind; :func:`remove_stale_tmp` clears those when a run resumes.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
+        tmp = None
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        raise write_error(path, exc) from exc
     finally:
-        os.close(dir_fd)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+TMP_SUFFIX = ".tmp"
+
+
+def write_error(path: str | Path, exc: OSError) -> CheckpointError:
+    """One line for a failed write: the path, the reason and the fix."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        fix = "free disk space or choose another --out"
+    else:
+        fix = "make the folder writable or choose another --out"
+    return CheckpointError(f"{path}: cannot write ({reason}); {fix}")
+
+
+def remove_stale_tmp(folder: str | Path) -> int:
+    """Delete the temporary files an interrupted :func:`write_atomic` left in ``folder``; returns how many."""
+    removed = 0
+    for stale in Path(folder).glob(f".*{TMP_SUFFIX}"):
+        if stale.is_file():
+            stale.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def _umask() -> int:
@@ -56,11 +90,40 @@ def _umask() -> int:
 def save(path: str | Path, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> None:
     """A safetensors file with string metadata, written atomically."""
     cpu = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
-    write_atomic(path, safetensors.torch.save(cpu, metadata=dict(metadata)))
+    metadata = {**metadata, CHECKSUM_KEY: tensors_digest(cpu)}
+    write_atomic(path, safetensors.torch.save(cpu, metadata=metadata))
+
+
+CHECKSUM_KEY = "tensors_sha256"  # over names, dtypes, shapes and bytes: catches bit rot the header checks cannot
+
+
+def tensors_digest(tensors: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 of the tensors in name order (name, dtype, shape, then the raw bytes)."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().to("cpu").contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        if t.numel():
+            digest.update(t.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
 
 
 def read(path: str | Path, *, formats: tuple[str, ...] = (CHECKPOINT_FORMAT, EXPORT_FORMAT)) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Tensors and metadata of a progan safetensors file, validated before anything is trusted."""
+    path = Path(path)
+    metadata = read_progan_metadata(path, formats=formats)
+    try:
+        tensors = safetensors.torch.load_file(str(path))
+    except Exception as exc:  # safetensors raises SafetensorError / OSError for damaged bodies
+        raise CheckpointError(f"{path}: damaged safetensors body ({exc}); use an earlier checkpoint") from None
+    expected = metadata.get(CHECKSUM_KEY)
+    if expected is not None and tensors_digest(tensors) != expected:
+        raise CheckpointError(f"{path}: tensor data does not match its checksum (the file is damaged); use an earlier checkpoint")
+    return tensors, metadata
+
+
+def read_progan_metadata(path: str | Path, *, formats: tuple[str, ...] = (CHECKPOINT_FORMAT, EXPORT_FORMAT)) -> dict[str, str]:
+    """The metadata of a progan file of one of ``formats`` and a version this progan reads; no tensors are loaded."""
     path = Path(path)
     metadata = read_metadata(path)
     found = metadata.get("format")
@@ -72,11 +135,7 @@ def read(path: str | Path, *, formats: tuple[str, ...] = (CHECKPOINT_FORMAT, EXP
         raise CheckpointError(f"{path}: metadata 'format_version' is missing or not an integer") from None
     if version > FORMAT_VERSION:
         raise CheckpointError(f"{path}: format version {version} is newer than this progan reads ({FORMAT_VERSION}); upgrade progan")
-    try:
-        tensors = safetensors.torch.load_file(str(path))
-    except Exception as exc:  # safetensors raises SafetensorError / OSError for damaged bodies
-        raise CheckpointError(f"{path}: damaged safetensors body ({exc}); use an earlier checkpoint") from None
-    return tensors, metadata
+    return metadata
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
@@ -96,12 +155,23 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         raise CheckpointError(f"{path}: no such checkpoint file") from None
     except IsADirectoryError:
         raise CheckpointError(f"{path}: is a folder; give a .safetensors file (or a run folder to --resume)") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise CheckpointError(f"{path}: corrupt safetensors header (not JSON); use an earlier checkpoint") from None
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: corrupt safetensors header")
     metadata = header.get("__metadata__") or {}
-    end = max((info.get("data_offsets", [0, 0])[1] for k, info in header.items() if k != "__metadata__" and isinstance(info, dict)), default=0)
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"{path}: corrupt safetensors header ('__metadata__' is not a table); use an earlier checkpoint")
+    end = 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = info.get("data_offsets") if isinstance(info, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int and o >= 0 for o in offsets) and offsets[0] <= offsets[1]):
+            raise CheckpointError(f"{path}: corrupt safetensors header (entry {name[:80]!r} has no valid data_offsets); use an earlier checkpoint")
+        end = max(end, offsets[1])
     if 8 + header_len + end > size:
         raise CheckpointError(f"{path}: file is truncated (tensors need {8 + header_len + end} bytes, file has {size}); use an earlier checkpoint")
     return {str(k): str(v) for k, v in metadata.items()}

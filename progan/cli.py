@@ -6,6 +6,7 @@ Each command lives in ``progan/commands/<name>.py`` with ``add_parser(subparsers
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 import warnings
@@ -15,6 +16,8 @@ from progan.errors import ProganError
 COMMAND_MODULES = (
     "progan.commands.train",
     "progan.commands.generate",
+    "progan.commands.export",
+    "progan.commands.inspect",
     "progan.commands.plugins",
 )
 
@@ -26,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_parser(sub)
+    for command in sub.choices.values():  # `progan train --plugin m` as well as `progan --plugin m train`
+        command.add_argument("--plugin", action="append", default=[], dest="command_plugins", metavar="MODULE", help="load a local plugin module (repeatable)")
     return parser
 
 
@@ -35,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    args.plugin = [*args.plugin, *args.command_plugins]
     if not args.debug:
         warnings.formatwarning = lambda message, category, *rest: f"progan: warning: {message}\n"
     try:
@@ -52,6 +58,13 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print("progan: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # the environment's fault (disk full, permissions): one line, like a ProganError
+        if args.debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        fix = "; free disk space or choose another --out" if exc.errno == errno.ENOSPC else ""
+        print(f"progan: error: {where}{exc.strerror or exc}{fix} (--debug shows the traceback)", file=sys.stderr)
+        return 2
 
 
 def pick_device(name: str) -> str:

@@ -67,6 +67,10 @@ class TrainConfig:
     keep_checkpoints: int = 3  # the last K periodic checkpoints are kept
     grid_size: int = 36  # images in each sample grid (fixed latents)
     plugins: tuple[str, ...] = ()  # local plugin modules to load
+    callbacks: tuple[str, ...] = ()  # callback names (progan_register_callbacks), active during the run
+    callback_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # NAME -> options for its factory
+    on_nan: Literal["stop", "rollback"] = "stop"  # a NaN/Inf loss, gradient or weight: stop, or reload the last checkpoint at half the lr
+    max_rollbacks: int = 3  # with on_nan = "rollback": stop after this many rollbacks
 
     def __post_init__(self) -> None:
         check_resolution(self.resolution, "resolution")
@@ -75,6 +79,13 @@ class TrainConfig:
                 raise ValueError(f"'{name}' must be positive, got {getattr(self, name)}")
         if self.keep_checkpoints < 1 or self.grid_size < 1:
             raise ValueError("'keep_checkpoints' and 'grid_size' must be at least 1")
+        if len(set(self.callbacks)) != len(self.callbacks):
+            raise ValueError(f"'callbacks' names a callback twice: {list(self.callbacks)}")
+        stray = sorted(set(self.callback_options) - set(self.callbacks))
+        if stray:
+            raise ValueError(f"'callback_options.{stray[0]}' is for a callback not listed in 'callbacks' {list(self.callbacks)}")
+        if self.max_rollbacks < 0:
+            raise ValueError(f"'max_rollbacks' must be 0 or more, got {self.max_rollbacks}")
 
 
 def from_dict(data: Mapping[str, Any]) -> TrainConfig:

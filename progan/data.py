@@ -64,7 +64,11 @@ def read_path(path: str | os.PathLike, *, strict: bool = False) -> ImageSet:
             raise DataError(f"{path}: not a readable .npy without pickled objects ({exc})") from exc
         return ImageSet(_to_nhwc(images, path), None, str(path))
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        return ImageSet(np.stack([_read_image(path)]), None, str(path))
+        try:
+            image = _read_image(path)
+        except Exception as exc:  # Pillow raises many types for broken files
+            raise DataError(f"{path}: unreadable image ({type(exc).__name__}: {exc}); replace the file or point --data at a folder") from None
+        return ImageSet(np.stack([image]), None, str(path))
     raise DataError(f"{path}: unsupported file type {path.suffix!r}; use a folder of images or a .npz/.npy of uint8 images")
 
 
@@ -97,7 +101,10 @@ def _read_image(path: Path) -> np.ndarray:
         if image.mode in ("LA", "RGBA", "PA") or (image.mode == "P" and "transparency" in image.info):
             rgba = image.convert("RGBA")
             background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))  # transparent -> white
-            return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
+            rgb = Image.alpha_composite(background, rgba).convert("RGB")
+            if image.mode == "LA":  # grayscale with alpha stays grayscale (R = G = B, so L is exact)
+                return np.asarray(rgb.convert("L"))[..., None]
+            return np.asarray(rgb)
         return np.asarray(image.convert("RGB"))
 
 

@@ -23,3 +23,11 @@ class PluginError(ProganError):
 
 class TrainingError(ProganError):
     """Training cannot go on (non-finite values, unwritable output)."""
+
+
+class NonFiniteError(TrainingError):
+    """A loss term, a gradient or a weight became NaN or infinite (``term``, ``images_shown``)."""
+
+    def __init__(self, message: str, *, term: str = "", images_shown: int = 0) -> None:
+        super().__init__(message)
+        self.term, self.images_shown = term, images_shown

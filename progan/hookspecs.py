@@ -46,12 +46,14 @@ def progan_register_callbacks(register: Register) -> None:
 
 @hookspec
 def progan_train_start(trainer: Trainer) -> None:
-    """Called once when training starts or resumes, after the state is loaded."""
+    """Called once at the start of ``Trainer.run``, after a resumed state is loaded (so again on every resume)."""
 
 
 @hookspec
 def progan_stage_start(trainer: Trainer, resolution: int, fading: bool) -> None:
-    """Called when a schedule phase (a stabilisation or a fade-in) begins."""
+    """Called when a schedule phase (a stabilisation or a fade-in) begins: after ``train_start`` when the run stands at
+    a phase's first image (a fresh run, or a resume exactly at a boundary), then after each ``stage_end`` but the last.
+    A run resumed mid-phase gets no ``stage_start`` for that phase."""
 
 
 @hookspec
@@ -61,14 +63,14 @@ def progan_stage_end(trainer: Trainer, resolution: int, fading: bool) -> None:
 
 @hookspec
 def progan_tick(trainer: Trainer, stats: Mapping[str, float]) -> None:
-    """Called at every tick with the figures written to the JSONL log."""
+    """Called at every tick (every ``tick_kimg``, at each phase end and on interruption) with the record written to log.jsonl."""
 
 
 @hookspec
 def progan_checkpoint(trainer: Trainer, path: str) -> None:
-    """Called after a checkpoint has been written atomically to ``path``."""
+    """Called after a checkpoint has been written atomically to ``path`` (every ``checkpoint_kimg``, at each phase end, on interruption)."""
 
 
 @hookspec
 def progan_train_end(trainer: Trainer) -> None:
-    """Called once when training ends (finished, interrupted or failed)."""
+    """Called once when ``Trainer.run`` returns or raises (finished, interrupted or failed)."""

@@ -5,7 +5,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
-from progan.errors import CheckpointError, PluginError
+from progan.errors import CheckpointError
 from progan.interfaces import Architecture, Discriminator, Generator
 from progan.plugins import PluginHost
 
@@ -37,12 +37,7 @@ class ModelSpec:
 
 def architecture(spec: ModelSpec, host: PluginHost, *, path: str = "") -> Architecture:
     """The architecture named by ``spec``, with a clear error naming the package when it is missing."""
-    if spec.arch not in host.registries["architectures"]:
-        source = f"{path}: " if path else ""
-        raise PluginError(
-            f"{source}made with architecture {spec.arch!r} from package {spec.package!r}, which is not installed; "
-            f"`pip install {spec.package}` (or load its plugin with --plugin)"
-        )
+    host.require("architectures", spec.arch, spec.package, source=path)
     return host.create("architectures", spec.arch, dict(spec.arch_options))
 
 

@@ -3,17 +3,20 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from progan import __version__, checkpoint, images
 from progan.config import TrainConfig, to_dict
 from progan.data import IndexStream, Pyramid, prepare
-from progan.errors import CheckpointError, ConfigError, DataError
+from progan.errors import CheckpointError, ConfigError, DataError, NonFiniteError, TrainingError
 from progan.interfaces import Generator, StepContext, latents
 from progan.layers import downsample2x, upsample2x
 from progan.model import ModelSpec, build
@@ -41,6 +44,19 @@ def load_dataset(config: TrainConfig, host: PluginHost) -> Pyramid:
     return prepare(image_set, resolution=config.resolution, channels=config.data.channels)
 
 
+def check_batch(config: TrainConfig, arch_options: dict) -> None:
+    """Refuse a base batch smaller than the minibatch-stddev group.
+
+    Per-resolution batches (the paper's 14/6/3 at 256-1024) may be smaller: the group is then
+    clamped to the batch, as the official code does.
+    """
+    group = arch_options.get("mbstd_group_size")
+    if group and config.schedule.batch_size < group:
+        raise ConfigError(
+            f"'schedule.batch_size' {config.schedule.batch_size} is smaller than 'arch.mbstd_group_size' {group}; raise the batch or lower the group"
+        )
+
+
 @dataclass
 class Stop:
     """Why ``run`` returned."""
@@ -60,16 +76,19 @@ class Trainer:
         arch = self.host.get("architectures", config.arch.name)
         architecture = arch.factory(dict(config.arch.options))
         torch.manual_seed(config.seed)  # weight initialisation
+        np.random.seed(config.seed % 2**32)  # the global numpy and python RNGs too (saved in checkpoints), so that
+        random.seed(config.seed)  # a run is a pure function of its config even if a plugin draws from them
         G, D = architecture.build(resolution=config.resolution, channels=channels)
         self.spec = ModelSpec(config.arch.name, architecture.options(), config.resolution, channels, G.latent_size, arch.package)
         self.G, self.D = G.to(self.device), D.to(self.device)
         self.G_ema: Generator = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.loss = self.host.create("losses", config.loss.name, dict(config.loss.options))
+        self.callbacks = [self.host.create_callback(name, config.callback_options.get(name, {})) for name in config.callbacks]
+        registries = self.host.registries  # the packages are saved so that a resume can name a missing one
+        self.packages = {"architectures": {config.arch.name: arch.package}, "losses": {config.loss.name: registries["losses"][config.loss.name].package},
+                         "callbacks": {name: registries["callbacks"][name].package for name in config.callbacks}}
         self.schedule = Schedule(config.schedule, target_resolution=config.resolution, progressive=architecture.progressive)
-        smallest = min(p.batch_size for p in self.schedule.phases)
-        group = self.spec.arch_options.get("mbstd_group_size")
-        if group and smallest < group:
-            raise ConfigError(f"'schedule.batch_size' {smallest} is smaller than 'arch.mbstd_group_size' {group}; raise the batch or lower the group")
+        check_batch(config, self.spec.arch_options)
         self.rng = torch.Generator().manual_seed(config.seed)
         self.stream = IndexStream(len(self.data), seed=config.seed)
         if self.data_on_device():
@@ -79,6 +98,9 @@ class Trainer:
         self.stop_signal: int | None = None
         self._sums: dict[str, torch.Tensor] = {}
         self._steps_in_tick = 0
+        self.lr_scale, self.rollbacks = 1.0, 0  # on_nan = "rollback" halves lr_scale at each rollback
+        self.check_finite = True  # the per-step NaN/Inf check (see _check_finite)
+        self._finite_params = [*self.G.parameters(), *self.D.parameters()]
 
     def data_on_device(self) -> bool:
         return self.device.type != "cpu" and sum(t.numel() for t in self.data.levels.values()) < 2**31
@@ -106,6 +128,8 @@ class Trainer:
         g_loss.backward()
         self._clip(self.G)
         self.opt_G.step()
+        if self.check_finite:
+            self._check_finite(d_loss, g_loss)
 
         self._update_ema()
         self.images_shown += batch
@@ -133,7 +157,7 @@ class Trainer:
         if fresh:
             self.opt_G = self._optimizer(self.G, phase.g_lr)
             self.opt_D = self._optimizer(self.D, phase.d_lr)
-        for opt, lr in ((self.opt_G, phase.g_lr), (self.opt_D, phase.d_lr)):
+        for opt, lr in ((self.opt_G, phase.g_lr * self.lr_scale), (self.opt_D, phase.d_lr * self.lr_scale)):
             for group in opt.param_groups:
                 group["lr"] = lr
         self.phase_index = phase.index
@@ -148,6 +172,67 @@ class Trainer:
         if self.config.optim.clip_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_([p for p in net.parameters() if p.grad is not None], self.config.optim.clip_grad_norm)
 
+    # -- NaN / Inf -----------------------------------------------------------------------------------
+    def _check_finite(self, d_loss: torch.Tensor, g_loss: torch.Tensor) -> None:
+        """Raise NonFiniteError if either loss or any gradient of this step is NaN/Inf.
+
+        One fused check: NaN and Inf propagate through the sum of both losses and all gradient
+        norms (``torch._foreach_norm``), so a single ``isfinite`` and one host read decide.  On
+        the CPU that read is free; on a GPU it is one synchronisation per step (the step's
+        kernels must finish before the next step's are queued from Python), which costs little
+        at large resolutions and a few percent at 4×4.  Weights are checked before every save.
+        """
+        grads = [p.grad for p in self._finite_params if p.grad is not None]
+        total = d_loss.detach() + g_loss.detach()
+        if grads:
+            total = total + torch.stack(torch._foreach_norm(grads)).sum()
+        if not bool(torch.isfinite(total)):
+            terms = [("loss/D", d_loss.detach())]
+            terms += [(f"gradient of D.{n}", p.grad) for n, p in self.D.named_parameters() if p.grad is not None]
+            terms += [("loss/G", g_loss.detach())]
+            terms += [(f"gradient of G.{n}", p.grad) for n, p in self.G.named_parameters() if p.grad is not None]
+            self._raise_nonfinite(terms, "lower the learning rate (schedule.g_lr, schedule.d_lr) or train with --on-nan rollback")
+
+    def _check_weights(self) -> None:
+        """Raise NonFiniteError if any weight of G, D or G_ema is NaN/Inf (before a checkpoint is written)."""
+        nets = (("G", self.G), ("D", self.D), ("G_ema", self.G_ema))
+        params = [p for _, net in nets for p in net.parameters()]
+        if params and not bool(torch.isfinite(torch.stack(torch._foreach_norm(params)).sum())):
+            terms = [(f"weight {prefix}.{n}", p) for prefix, net in nets for n, p in net.named_parameters()]
+            self._raise_nonfinite(terms, "no checkpoint was written; resume from the last one with a lower learning rate")
+
+    def _raise_nonfinite(self, terms: list[tuple[str, torch.Tensor]], fix: str) -> None:
+        for term, value in terms:
+            bad = value.detach()[~torch.isfinite(value.detach())]
+            if bad.numel():
+                word = "nan" if bool(bad.isnan().any()) else ("inf" if float(bad[0]) > 0 else "-inf")
+                raise NonFiniteError(f"{term} is {word} at {self.images_shown} images; {fix}", term=term, images_shown=self.images_shown)
+        # every term finite but the sum overflowed: the gradients are astronomically large
+        raise NonFiniteError(f"gradient norm is inf at {self.images_shown} images; {fix}", term="gradient norm", images_shown=self.images_shown)
+
+    def _rollback(self, error: NonFiniteError) -> None:
+        """``on_nan = "rollback"``: reload the last checkpoint and continue at half the learning rate (bounded)."""
+        if self.config.on_nan != "rollback":
+            raise error
+        if self.rollbacks >= self.config.max_rollbacks:
+            raise TrainingError(f"{error.term} is non-finite again at {error.images_shown} images after {self.rollbacks} rollback(s) (max_rollbacks); stopping") from error
+        rollbacks, scale = self.rollbacks + 1, self.lr_scale * 0.5
+        path = latest_checkpoint(self.run_dir)
+        self.load(path)
+        self.rollbacks, self.lr_scale = rollbacks, scale
+        if self.phase_index >= 0:
+            phase = self.schedule.phases[self.phase_index]
+            for opt, lr in ((self.opt_G, phase.g_lr * scale), (self.opt_D, phase.d_lr * scale)):
+                for group in opt.param_groups:
+                    group["lr"] = lr
+        self._sums, self._steps_in_tick = {}, 0
+        truncate_log(self.run_dir, self.images_shown)
+        record = {"event": "rollback", "images_shown": self.images_shown, "kimg": self.images_shown / 1000, "nonfinite_at": error.images_shown,
+                  "term": error.term, "rollback": rollbacks, "lr_scale": scale, "checkpoint": path.name}
+        with open(self.run_dir / "log.jsonl", "a") as log:
+            log.write(json.dumps(record) + "\n")
+        warnings.warn(f"{error}; rolled back to {path.name} ({self.images_shown} images) with learning rate x{scale:g} (rollback {rollbacks} of at most {self.config.max_rollbacks})", stacklevel=2)
+
     @torch.no_grad()
     def _update_ema(self) -> None:
         ema, live = list(self.G_ema.parameters()), list(self.G.parameters())
@@ -158,6 +243,11 @@ class Trainer:
     # -- the loop ------------------------------------------------------------------------------------
     def run(self, *, progress: Callable[["Trainer", State], None] | None = None) -> Stop:
         """Train until the schedule's total or until :meth:`request_stop`; checkpoints at the end either way."""
+        with self.host.activated(self.callbacks):  # config.callbacks receive the hooks of this run only
+            return self._run(progress)
+
+    def _run(self, progress: Callable[["Trainer", State], None] | None) -> Stop:
+        """The loop of :meth:`run`, with the lifecycle hooks."""
         self.host.hook.progan_train_start(trainer=self)
         c = self.config
         tick_img, ckpt_img = int(c.tick_kimg * 1000), int(c.checkpoint_kimg * 1000)
@@ -167,9 +257,16 @@ class Trainer:
             state = self.schedule.at(self.images_shown)
             if not state.done and self.images_shown == state.phase.start_img:
                 self.host.hook.progan_stage_start(trainer=self, resolution=state.resolution, fading=state.phase.fading)
+            if c.on_nan == "rollback" and not any(self.checkpoint_dir().glob("ckpt-*.safetensors")):
+                self.save()  # something to roll back to
             while not self.schedule.at(self.images_shown).done and self.stop_signal is None:
                 before = self.images_shown
-                state = self.step()
+                try:
+                    state = self.step()
+                except NonFiniteError as error:
+                    self._rollback(error)  # re-raises unless on_nan = "rollback" and rollbacks remain
+                    tick_start_img, last_time = self.images_shown, time.perf_counter()
+                    continue
                 after = self.schedule.at(self.images_shown)
                 now = time.perf_counter()
                 self.elapsed_s += now - last_time
@@ -247,6 +344,7 @@ class Trainer:
     def save(self, path: str | Path | None = None) -> Path:
         """Write everything needed to continue bitwise, atomically; keep the last K checkpoints."""
         path = Path(path) if path else self.checkpoint_dir() / f"ckpt-{self.images_shown:09d}.safetensors"
+        self._check_weights()  # never write a poisoned checkpoint
         tensors = {
             **checkpoint.module_tensors("G", self.G),
             **checkpoint.module_tensors("D", self.D),
@@ -271,6 +369,8 @@ class Trainer:
             "stage": state.phase.name,
             "optimizer_groups": groups,
             "rng": rng_json,
+            "lr_scale": self.lr_scale,
+            "rollbacks": self.rollbacks,
         }
         metadata = {
             "format": checkpoint.CHECKPOINT_FORMAT,
@@ -278,6 +378,7 @@ class Trainer:
             "progan_version": __version__,
             "config": to_json(self.config),
             "model": self.spec.to_json(),
+            "packages": json.dumps(self.packages, sort_keys=True),
             "state": json.dumps(train_state, sort_keys=True),
         }
         checkpoint.save(path, tensors, metadata)
@@ -306,6 +407,7 @@ class Trainer:
         self.images_shown, self.elapsed_s = int(state["images_shown"]), float(state["elapsed_s"])
         self._tick_elapsed = self.elapsed_s
         self.phase_index = int(state["phase_index"])
+        self.lr_scale, self.rollbacks = float(state.get("lr_scale", 1.0)), int(state.get("rollbacks", 0))
         if self.phase_index >= 0:
             self.opt_G, self.opt_D = self._optimizer(self.G, 0.0), self._optimizer(self.D, 0.0)
             checkpoint.load_optimizer("opt.G", self.opt_G, tensors, state["optimizer_groups"]["G"])
@@ -322,8 +424,54 @@ def latest_checkpoint(run_dir: str | Path) -> Path:
     return found[-1]
 
 
+def require_plugins(path: str | Path, host: PluginHost) -> None:
+    """PluginError naming the package of each architecture, loss or callback of a checkpoint that is not registered."""
+    metadata = checkpoint.read_metadata(path)
+    spec = ModelSpec.from_metadata(metadata, str(path))
+    packages = checkpoint.json_field(metadata, "packages", path) if "packages" in metadata else {}
+    packages.setdefault("architectures", {spec.arch: spec.package})  # checkpoints from before "packages"
+    for kind, names in packages.items():
+        for name, package in names.items():
+            host.require(kind, name, package, source=str(path))
+
+
 def config_of(path: str | Path) -> TrainConfig:
     """The training config stored in a checkpoint."""
     from progan.config import from_dict
 
-    return from_dict(checkpoint.json_field(checkpoint.read_metadata(path), "config", path))
+    metadata = checkpoint.read_metadata(path)
+    if metadata.get("format") != checkpoint.CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not a progan training checkpoint (format is {metadata.get('format')!r}); --resume takes a run folder or its checkpoints/ckpt-*.safetensors")
+    return from_dict(checkpoint.json_field(metadata, "config", path))
+
+
+def truncate_log(run_dir: str | Path, images_shown: int) -> None:
+    """Keep the log lines up to ``images_shown`` (a resumed or rolled-back run redoes the later steps).
+
+    Lines past it, and a last line cut short by a kill, are dropped so that the log holds no duplicates.
+    """
+    log = Path(run_dir) / "log.jsonl"
+    if not log.is_file():
+        return
+    text = log.read_text(errors="replace")
+    kept = []
+    for line in text.splitlines(keepends=True):
+        try:
+            record = json.loads(line)
+            position = int(record["images_shown"])
+        except (ValueError, KeyError, TypeError):
+            continue  # cut short by a kill, or not ours
+        if position <= images_shown and line.endswith("\n"):
+            kept.append(line)
+    new = "".join(kept)
+    if new != text:
+        checkpoint.write_atomic(log, new.encode())
+
+
+def tidy_for_resume(run_dir: str | Path, images_shown: int) -> None:
+    """Before a resumed run continues: truncate its log and delete temporary files a killed write left."""
+    run_dir = Path(run_dir)
+    for folder in (run_dir, run_dir / "checkpoints", run_dir / "grids"):
+        if folder.is_dir():
+            checkpoint.remove_stale_tmp(folder)
+    truncate_log(run_dir, images_shown)

@@ -103,6 +103,15 @@ def test_pyr_down_and_up_over_several_matmul_blocks():
     np.testing.assert_allclose(swd.pyr_up(x).numpy(), numpy_filter(zero_insert(image), 4.0), atol=1e-3)
 
 
+def test_valid_filter_on_small_and_large_images():
+    taps = [0.1, 0.2, 0.4, 0.2, 0.1, 0.05]
+    for size in (20, 150):  # a whole-axis matrix, then blocks of positions
+        image = np.random.default_rng(size).uniform(0, 255, (1, 2, size, size + 6))
+        h, w = size - 5, size + 1
+        expected = sum(taps[i] * taps[j] * image[..., i : i + h, j : j + w] for i in range(6) for j in range(6))
+        np.testing.assert_allclose(swd.filter_2d(torch.from_numpy(image), taps).numpy(), expected, rtol=1e-12)
+
+
 # -- SWD: descriptors -----------------------------------------------------------------------------
 def test_patches_are_7x7_windows_centred_inside_the_image():
     level = torch.arange(2 * 3 * 12 * 12, dtype=torch.float32).view(2, 3, 12, 12)
@@ -112,7 +121,8 @@ def test_patches_are_7x7_windows_centred_inside_the_image():
     assert patches.shape == (100, 147)
     for row in (0, 49, 50, 99):
         b, y, x = row // 50, int(ys[row]), int(xs[row])
-        torch.testing.assert_close(patches[row], level[b, :, y - 3 : y + 4, x - 3 : x + 4].reshape(-1))
+        window = level[b, :, y - 3 : y + 4, x - 3 : x + 4]  # [C, 7, 7]
+        torch.testing.assert_close(patches[row], window.permute(1, 2, 0).reshape(-1))  # (y, x, channel) order
 
 
 def test_descriptors_are_normalised_per_channel():
@@ -121,7 +131,7 @@ def test_descriptors_are_normalised_per_channel():
     levels = swd.descriptors_for_swd(images, seed=0, nhoods_per_image=16)
     assert [tuple(d.shape) for d in levels] == [(320, 147), (320, 147)]
     for desc in levels:
-        per_channel = desc.view(-1, 3, 49).transpose(0, 1).reshape(3, -1).double()
+        per_channel = desc.view(-1, 49, 3).permute(2, 0, 1).reshape(3, -1).double()  # components are (y, x, c)
         np.testing.assert_allclose(per_channel.mean(dim=1).numpy(), 0.0, atol=1e-5)
         np.testing.assert_allclose(per_channel.std(dim=1, unbiased=False).numpy(), 1.0, atol=1e-5)
 

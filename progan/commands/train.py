@@ -17,12 +17,13 @@ from progan.errors import ProganError
 def add_parser(sub) -> None:
     train = sub.add_parser("train", help="train a GAN (progressively for the progan architecture)")
     train.add_argument("--config", metavar="TOML", help="a TOML config file")
-    train.add_argument("--preset", metavar="NAME", help="a packaged config: demo (CPU, ~10 min), paper")
+    train.add_argument("--preset", metavar="NAME", help="a packaged config: demo (CPU, ~10 min), paper, dcgan (needs progan-classic)")
     train.add_argument("--data", help="dataset name, NAME:ARGUMENT, or a folder / .npz / .npy of images (default: shapes)")
     train.add_argument("--resolution", type=int, help="target resolution, a power of two from 4 to 1024")
     train.add_argument("--channels", type=int, choices=(1, 3), help="convert images to 1 (grayscale) or 3 (RGB) channels")
     train.add_argument("--arch", help="architecture name (progan plugins lists them)")
     train.add_argument("--loss", help="loss name (wgan-gp, logistic, ...)")
+    train.add_argument("--callback", action="append", default=[], metavar="NAME", help="activate a registered callback (repeatable; progan plugins lists them)")
     train.add_argument("--kimg", type=float, help="total thousands of real images to show")
     train.add_argument("--stabilise-kimg", type=float, help="kimg per stabilisation phase")
     train.add_argument("--fade-kimg", type=float, help="kimg per fade-in phase")
@@ -37,6 +38,7 @@ def add_parser(sub) -> None:
     train.add_argument("--threads", type=int, help="CPU threads for torch")
     train.add_argument("--dry-run", action="store_true", help="print the resolved config and the growth schedule, then exit")
     train.add_argument("--no-progress", action="store_true", help="no progress bar (the log still goes to RUN_DIR/log.jsonl)")
+    train.add_argument("--on-nan", choices=("stop", "rollback"), help="on a NaN/Inf loss, gradient or weight: stop (default), or reload the last checkpoint at half the learning rate")
     train.set_defaults(func=run)
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -63,8 +65,8 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
             flags.setdefault("schedule", {})[key] = getattr(args, flag)
     if args.seed is not None:
         flags["seed"] = args.seed
-    if args.plugin:
-        flags["plugins"] = list(args.plugin)
+    if getattr(args, "on_nan", None) is not None:
+        flags["on_nan"] = args.on_nan
     return merge(flags, dotted(args.set))
 
 
@@ -83,7 +85,10 @@ def resolve_config(args: argparse.Namespace):
         base = cfg.preset(args.preset) if args.preset else {}
         if args.config:
             base = cfg.merge(base, cfg.read_toml(args.config))
-    return cfg.from_dict(cfg.merge(base, overrides(args))), resume
+    data = cfg.merge(base, overrides(args))
+    for key, named in (("plugins", args.plugin), ("callbacks", args.callback)):  # the flags add to the config's (or checkpoint's) list
+        data[key] = list(dict.fromkeys([*data.get(key, []), *named]))
+    return cfg.from_dict(data), resume
 
 
 
@@ -93,14 +98,17 @@ def run(args: argparse.Namespace) -> int:
     from progan import options
     from progan.plugins import host
     from progan.schedule import Schedule
-    from progan.trainer import Trainer
+    from progan.trainer import Trainer, check_batch, require_plugins, tidy_for_resume
 
     config, resume = resolve_config(args)
     plugin_host = host(config.plugins)
+    if resume is not None:
+        require_plugins(resume, plugin_host)  # names the package of a missing architecture, loss or callback
     if args.dry_run:
         architecture = plugin_host.create("architectures", config.arch.name, dict(config.arch.options))
         architecture.build(resolution=config.resolution, channels=config.data.channels or 3)  # validates sizes
         plugin_host.create("losses", config.loss.name, dict(config.loss.options))
+        check_batch(config, architecture.options())
         schedule = Schedule(config.schedule, target_resolution=config.resolution, progressive=architecture.progressive)
         print(json.dumps(options.to_dict(config), indent=2, sort_keys=True))
         print_schedule(schedule.table())
@@ -113,10 +121,12 @@ def run(args: argparse.Namespace) -> int:
         run_dir = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
         if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
             raise ProganError(f"{run_dir}: already holds a run; continue it with --resume {run_dir} or choose another --out")
+    check_writable(run_dir)
     print(f"progan: preparing data {config.data.source!r} at {config.resolution}px ...", file=sys.stderr)
     trainer = Trainer(config, run_dir=run_dir, device=pick_device(args.device), host=plugin_host)
     if resume is not None:
         trainer.load(resume)
+        tidy_for_resume(run_dir, trainer.images_shown)  # log lines past the checkpoint are redone; stale .tmp files go
         print(f"progan: resumed {resume} at {trainer.images_shown / 1000:.1f} kimg", file=sys.stderr)
     run_dir.mkdir(parents=True, exist_ok=True)
     from progan.checkpoint import write_atomic
@@ -141,19 +151,48 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(s, handler)
     if result.reason == "interrupted":
         print(f"progan: stopped at {trainer.images_shown / 1000:.1f} kimg; checkpoint written. Continue with:", file=sys.stderr)
-        print(f"  progan train --resume {shlex.quote(str(run_dir))}", file=sys.stderr)
+        print(f"  {resume_command(args, run_dir)}", file=sys.stderr)
         return 128 + (result.signal or signal.SIGINT)
     print(f"progan: finished {trainer.images_shown / 1000:.1f} kimg in {trainer.elapsed_s:.0f} s; final grid {run_dir / 'final.png'}", file=sys.stderr)
     return 0
 
 
-def print_schedule(rows: list[dict]) -> None:
+def resume_command(args: argparse.Namespace, run_dir: Path) -> str:
+    """The exact command that continues this run (the config itself is stored in its checkpoints)."""
+    words = ["progan"] + [w for m in args.plugin for w in ("--plugin", m)] + ["train", "--resume", str(run_dir)]
+    if args.device != "auto":
+        words += ["--device", args.device]
+    if args.threads:
+        words += ["--threads", str(args.threads)]
+    if args.no_progress:
+        words.append("--no-progress")
+    return shlex.join(words)
+
+
+def check_writable(run_dir: Path) -> None:
+    """Refuse an output folder that cannot be written before any work is done (probes the nearest existing folder)."""
+    import tempfile
+
+    existing = run_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ProganError(f"--out {run_dir}: {existing} is a file, not a folder; choose another --out")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise ProganError(f"--out {run_dir}: cannot write in {existing} ({exc.strerror or exc}); choose another --out") from None
+
+
+def print_schedule(rows: list[dict], *, extra: tuple[tuple[str, str], ...] = ()) -> None:
+    """The schedule table; ``extra`` adds (row key, header) columns of preformatted text, e.g. estimated times."""
     header = f"{'phase':>5}  {'stage':<18} {'res':>5} {'start kimg':>11} {'end kimg':>10} {'alpha':>6} {'batch':>6} {'G lr':>8} {'D lr':>8} {'steps':>8}"
-    print(header)
+    print(header + "".join(f" {title:>10}" for _, title in extra))
     for r in rows:
         print(
             f"{r['phase']:>5}  {r['name']:<18} {r['resolution']:>5} {r['start_kimg']:>11.1f} {r['end_kimg']:>10.1f} "
-            f"{r['alpha']:>6} {r['batch']:>6} {r['g_lr']:>8.2g} {r['d_lr']:>8.2g} {r['steps']:>8}"
+            f"{r['alpha']:>6} {r['batch']:>6} {r['g_lr']:>8.2g} {r['d_lr']:>8.2g} {r['steps']:>8}" + "".join(f" {r[key]:>10}" for key, _ in extra)
         )
 
 

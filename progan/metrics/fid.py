@@ -94,7 +94,7 @@ FeatureNetworkFactory = Callable[..., nn.Module]  # factory(*, weights: str | No
 
 def prepare_images(images: np.ndarray, network: FeatureNetwork, *, device: torch.device | str = "cpu") -> torch.Tensor:
     """uint8 NHWC images as the float [N, 3, r, r] input ``network`` expects."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float()  # [N, C, H, W]
+    x = torch.from_numpy(np.ascontiguousarray(images)).to(device).float().permute(0, 3, 1, 2)  # [N, C, H, W]
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
     r = network.input_resolution

@@ -22,6 +22,7 @@ FILTER_SIGMA = 1.5
 K1, K2 = 0.01, 0.03
 MAX_VALUE = 255.0
 MIN_SIZE = 2 ** (len(WEIGHTS) - 1)
+PIXELS_PER_STEP = 2**21  # pairs × H × W computed at once: keeps the float64 moment stacks near 250 MB
 
 
 def gaussian_window(size: int, sigma: float) -> torch.Tensor:
@@ -47,12 +48,17 @@ def ssim_and_cs(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.T
 
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> torch.Tensor:
     """MS-SSIM of each pair of uint8 NHWC images a[i], b[i], float64 [N]."""
-    if a.shape != b.shape or a.dtype != np.uint8 or a.ndim != 4:
-        raise ValueError(f"expected two uint8 [N, H, W, C] arrays of one shape, got {a.dtype} {a.shape} and {b.shape}")
+    if a.shape != b.shape or a.dtype != np.uint8 or b.dtype != np.uint8 or a.ndim != 4:
+        raise ValueError(f"need two uint8 [N, H, W, C] arrays of one shape, got {a.dtype} {a.shape}, {b.dtype} {b.shape}")
     if min(a.shape[1:3]) < MIN_SIZE:
         raise ValueError(f"MS-SSIM needs images of at least {MIN_SIZE}×{MIN_SIZE}, got {a.shape[1]}×{a.shape[2]}")
+    step = max(1, PIXELS_PER_STEP // (a.shape[1] * a.shape[2]))
+    return torch.cat([_ms_ssim(a[i : i + step], b[i : i + step]) for i in range(0, len(a), step)])
+
+
+def _ms_ssim(a: np.ndarray, b: np.ndarray) -> torch.Tensor:
     # float64: the variances are differences of squares near 255², which float32 would round visibly.
-    x, y = (torch.from_numpy(np.ascontiguousarray(v)).permute(0, 3, 1, 2).double() for v in (a, b))  # [N, C, H, W]
+    x, y = (torch.from_numpy(np.ascontiguousarray(v)).double().permute(0, 3, 1, 2) for v in (a, b))  # [N, C, H, W]
     ssims, css = [], []
     for scale in range(len(WEIGHTS)):
         if scale:
