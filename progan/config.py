@@ -49,6 +49,19 @@ class OptimConfig:
             raise ValueError("'optim.ema_beta' must be in [0, 1)")
         if self.clip_grad_norm is not None and not self.clip_grad_norm > 0:
             raise ValueError("'optim.clip_grad_norm' must be positive")
+        if not self.eps >= 0 or not self.rmsprop_alpha >= 0:
+            raise ValueError("'optim.eps' and 'optim.rmsprop_alpha' must be 0 or more")
+
+
+@dataclass(frozen=True)
+class PerformanceConfig:
+    """How fast, not what: none of these changes the algorithm (see docs/performance.md)."""
+
+    amp: Literal["none", "bf16"] = "none"  # autocast G and D in bfloat16; the gradient penalty and minibatch stddev stay fp32
+    compile: bool = False  # torch.compile G and D (the gradient-penalty pass stays eager: no double backward)
+    tf32: bool = False  # TF32 matmuls and convolutions on CUDA (Ampere and newer)
+    channels_last: bool = False  # NHWC activations and weights
+    retain_cpu_memory: bool = True  # CPU on Linux/glibc: keep freed blocks for reuse instead of page-faulting fresh memory every step
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,7 @@ class TrainConfig:
     callback_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # NAME -> options for its factory
     on_nan: Literal["stop", "rollback"] = "stop"  # a NaN/Inf loss, gradient or weight: stop, or reload the last checkpoint at half the lr
     max_rollbacks: int = 3  # with on_nan = "rollback": stop after this many rollbacks
+    performance: PerformanceConfig = field(default_factory=PerformanceConfig)  # speed only: amp, compile, tf32, channels_last
 
     def __post_init__(self) -> None:
         check_resolution(self.resolution, "resolution")
@@ -100,6 +114,8 @@ def from_dict(data: Mapping[str, Any]) -> TrainConfig:
                 raise ConfigError(f"'{key}' must be a table with a 'name' key, got {table!r}")
             table = dict(table)
             nested = table.pop("options", {})
+            if not isinstance(nested, Mapping):
+                raise ConfigError(f"'{key}.options' must be a table, got {type(nested).__name__} {nested!r}")
             data[key] = {"name": table.pop("name", "progan" if key == "arch" else "wgan-gp"), "options": {**nested, **table}}
     return options.parse(TrainConfig, data, where="")
 
@@ -156,4 +172,4 @@ def dotted(assignments: list[str]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["TrainConfig", "DataConfig", "OptimConfig", "Component", "from_dict", "to_dict", "read_toml", "preset", "merge", "dotted", "replace"]
+__all__ = ["TrainConfig", "DataConfig", "OptimConfig", "PerformanceConfig", "Component", "from_dict", "to_dict", "read_toml", "preset", "merge", "dotted", "replace"]

@@ -9,17 +9,36 @@ import torch.nn.functional as F
 
 from progan.interfaces import Loss, StepContext
 from progan.options import to_dict
+from progan.performance import eager, full_precision
 
 
 def _fakes(ctx: StepContext, z: torch.Tensor) -> torch.Tensor:
-    return ctx.generator(z, ctx.resolution, ctx.alpha)
+    return full_precision(ctx.generator(z, ctx.resolution, ctx.alpha))  # fp32 under autocast: every loss term is fp32
+
+
+def real_and_fake_scores(ctx: StepContext, reals: torch.Tensor, fakes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """D's scores of the reals and of the fakes: one pass over both when D can keep them apart.
+
+    A D with ``accepts_parts`` scores the two halves of ``cat([reals, fakes])`` exactly as two calls
+    would (its minibatch stddev groups within each half): half the passes, twice the batch per op.
+    """
+    D = ctx.discriminator
+    if getattr(D, "accepts_parts", False) and reals.shape == fakes.shape:
+        scores = full_precision(D(torch.cat([reals, fakes]), ctx.alpha, parts=2))
+        return scores[: len(reals)], scores[len(reals) :]
+    return full_precision(D(reals, ctx.alpha)), full_precision(D(fakes, ctx.alpha))
 
 
 def gradient_norms(ctx: StepContext, images: torch.Tensor, *, create_graph: bool = True) -> torch.Tensor:
-    """Per-sample ‖∇_x D(x)‖₂ at ``images``, and D's scores there."""
+    """Per-sample ‖∇_x D(x)‖₂ at ``images``, and D's scores there.
+
+    Always in fp32 and with the eager D: the pass is differentiated twice, which compiled graphs
+    do not support, and a 16-bit input gradient would be too coarse for the penalty.
+    """
     images = images.detach().requires_grad_(True)
-    scores = ctx.discriminator(images, ctx.alpha)
-    (grad,) = torch.autograd.grad(scores.sum(), images, create_graph=create_graph)
+    with torch.autocast(images.device.type, enabled=False):
+        scores = eager(ctx.discriminator)(images, ctx.alpha)
+        (grad,) = torch.autograd.grad(scores.sum(), images, create_graph=create_graph)
     return grad.flatten(1).norm(dim=1), scores
 
 
@@ -45,8 +64,7 @@ class WganGp(Loss):
     def discriminator_loss(self, ctx: StepContext, reals: torch.Tensor, z: torch.Tensor):
         with torch.no_grad():
             fakes = _fakes(ctx, z)
-        real_scores = ctx.discriminator(reals, ctx.alpha)
-        fake_scores = ctx.discriminator(fakes, ctx.alpha)
+        real_scores, fake_scores = real_and_fake_scores(ctx, reals, fakes)
         u = torch.rand(reals.shape[0], 1, 1, 1, generator=ctx.rng).to(reals.device, reals.dtype)
         norms, _ = gradient_norms(ctx, torch.lerp(reals, fakes, u))
         if self.opts.gp_norm == "full-resolution":
@@ -58,7 +76,7 @@ class WganGp(Loss):
         return loss, {"loss/D": loss.detach(), "D/real": real_scores.detach().mean(), "D/fake": fake_scores.detach().mean(), "D/gp": penalty.detach()}
 
     def generator_loss(self, ctx: StepContext, z: torch.Tensor):
-        loss = -ctx.discriminator(_fakes(ctx, z), ctx.alpha).mean()
+        loss = -full_precision(ctx.discriminator(_fakes(ctx, z), ctx.alpha)).mean()
         return loss, {"loss/G": loss.detach()}
 
 
@@ -82,12 +100,12 @@ class Logistic(Loss):
         if self.opts.r1_gamma > 0:
             norms, real_scores = gradient_norms(ctx, reals)
             r1 = norms.square().mean()
+            fake_scores = full_precision(ctx.discriminator(fakes, ctx.alpha))
         else:
-            real_scores, r1 = ctx.discriminator(reals, ctx.alpha), torch.zeros((), device=reals.device)
-        fake_scores = ctx.discriminator(fakes, ctx.alpha)
+            (real_scores, fake_scores), r1 = real_and_fake_scores(ctx, reals, fakes), torch.zeros((), device=reals.device)
         loss = F.softplus(fake_scores).mean() + F.softplus(-real_scores).mean() + 0.5 * self.opts.r1_gamma * r1
         return loss, {"loss/D": loss.detach(), "D/real": real_scores.detach().mean(), "D/fake": fake_scores.detach().mean(), "D/r1": r1.detach()}
 
     def generator_loss(self, ctx: StepContext, z: torch.Tensor):
-        loss = F.softplus(-ctx.discriminator(_fakes(ctx, z), ctx.alpha)).mean()
+        loss = F.softplus(-full_precision(ctx.discriminator(_fakes(ctx, z), ctx.alpha))).mean()
         return loss, {"loss/G": loss.detach()}

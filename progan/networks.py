@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from progan.interfaces import Discriminator, Generator
-from progan.layers import SQRT2, EqualizedConv2d, EqualizedLinear, MinibatchStd, PixelNorm, downsample2x, lrelu, upsample2x
+from progan.layers import SQRT2, EqualizedConv2d, EqualizedLinear, MinibatchStd, PixelNorm, downsample2x, is_fading, lrelu_, upsample2x
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,8 @@ class _GBlock(nn.Module):
         self.norm = PixelNorm()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.norm(lrelu(self.conv0(upsample2x(x))))
-        return self.norm(lrelu(self.conv1(x)))
+        x = self.norm(lrelu_(self.conv0(upsample2x(x))))
+        return self.norm(lrelu_(self.conv1(x)))
 
 
 class _GBase(nn.Module):
@@ -68,8 +68,8 @@ class _GBase(nn.Module):
         if self.normalize_latents:
             z = self.norm(z)
         x = self.dense(z).reshape(-1, self.channels, 4, 4)  # [N, C, 4, 4]
-        x = self.norm(lrelu(x + self.bias.reshape(1, -1, 1, 1)))
-        return self.norm(lrelu(self.conv(x)))
+        x = self.norm(lrelu_(x + self.bias.reshape(1, -1, 1, 1)))
+        return self.norm(lrelu_(self.conv(x)))
 
 
 class ProganGenerator(Generator):
@@ -84,11 +84,11 @@ class ProganGenerator(Generator):
         self.blocks.extend(_GBlock(nf(k), nf(k + 1)) for k in range(1, levels))
         self.to_rgb = nn.ModuleList(EqualizedConv2d(nf(k + 1), channels, 1, gain=1.0) for k in range(levels))
 
-    def forward(self, z: torch.Tensor, resolution: int | None = None, alpha: float = 1.0) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, resolution: int | None = None, alpha: float | torch.Tensor = 1.0) -> torch.Tensor:
         level = level_of(resolution or self.resolution)
         x = self.blocks[0](z)
         for k in range(1, level + 1):
-            if k == level and alpha < 1.0:
+            if k == level and is_fading(alpha):
                 old = upsample2x(self.to_rgb[k - 1](x))
                 return torch.lerp(old, self.to_rgb[k](self.blocks[k](x)), alpha)
             x = self.blocks[k](x)
@@ -104,7 +104,7 @@ class _DBlock(nn.Module):
         self.conv1 = EqualizedConv2d(in_channels, out_channels, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return downsample2x(lrelu(self.conv1(lrelu(self.conv0(x)))))
+        return downsample2x(lrelu_(self.conv1(lrelu_(self.conv0(x)))))
 
 
 class _DHead(nn.Module):
@@ -117,14 +117,21 @@ class _DHead(nn.Module):
         self.dense0 = EqualizedLinear(channels * 16, hidden)
         self.dense1 = EqualizedLinear(hidden, 1, gain=1.0)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = lrelu(self.conv(self.mbstd(x)))
-        x = lrelu(self.dense0(x.flatten(1)))  # [N, C*16]
+    def forward(self, x: torch.Tensor, parts: int = 1) -> torch.Tensor:
+        x = lrelu_(self.conv(self.mbstd(x, parts)))
+        x = lrelu_(self.dense0(x.flatten(1)))  # [N, C*16]
         return self.dense1(x).squeeze(1)
 
 
 class ProganDiscriminator(Discriminator):
-    """D of the paper; reads the resolution from its input and blends fromRGB paths by ``alpha``."""
+    """D of the paper; reads the resolution from its input and blends fromRGB paths by ``alpha``.
+
+    ``forward(images, alpha, parts=k)`` scores k equal sub-batches stacked along the batch (the
+    reals and the fakes of a D step, in one pass) exactly as k separate calls would: the only layer
+    that mixes samples, the minibatch stddev, groups within each sub-batch.
+    """
+
+    accepts_parts = True  # the losses fuse passes only for a D that says so
 
     def __init__(self, options: ProganOptions, *, resolution: int, channels: int) -> None:
         super().__init__()
@@ -136,14 +143,14 @@ class ProganDiscriminator(Discriminator):
         self.blocks.extend(_DBlock(nf(k + 1), nf(k)) for k in range(1, levels))
         self.head = _DHead(nf(1), nf(0), group_size=options.mbstd_group_size)
 
-    def forward(self, images: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, alpha: float | torch.Tensor = 1.0, parts: int = 1) -> torch.Tensor:
         level = level_of(images.shape[-1])
-        x = lrelu(self.from_rgb[level](images))
+        x = lrelu_(self.from_rgb[level](images))
         if level > 0:
             x = self.blocks[level](x)
-            if alpha < 1.0:
-                old = lrelu(self.from_rgb[level - 1](downsample2x(images)))
+            if is_fading(alpha):
+                old = lrelu_(self.from_rgb[level - 1](downsample2x(images)))
                 x = torch.lerp(old, x, alpha)
         for k in range(level - 1, 0, -1):
             x = self.blocks[k](x)
-        return self.head(x)
+        return self.head(x, parts)

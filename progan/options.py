@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import types
 import typing
 from typing import Any, Mapping, TypeVar
@@ -79,7 +80,13 @@ def coerce(value: Any, annotation: Any, *, where: str) -> Any:
         raise ConfigError(f"'{where}' must be an integer, got {_describe(value)}")
     if annotation is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                number = float(value)
+            except OverflowError:  # an int beyond float range
+                number = math.inf
+            if not math.isfinite(number):
+                raise ConfigError(f"'{where}' must be a finite number, got {value!r}")
+            return number
         raise ConfigError(f"'{where}' must be a number, got {_describe(value)}")
     if annotation is str:
         if isinstance(value, str):

@@ -12,7 +12,7 @@ from progan.builtin.architectures import progan as progan_architecture
 from progan.builtin.datasets import shapes
 from progan.builtin.losses import wgan_gp
 from progan.config import from_dict
-from progan.errors import PluginError
+from progan.errors import ConfigError, PluginError
 from progan.hookspecs import hookimpl
 from progan.plugins import HOOKS, KINDS, LIFECYCLE_HOOKS, PluginHost
 from progan.trainer import Trainer, latest_checkpoint
@@ -282,3 +282,12 @@ def test_a_callback_must_implement_lifecycle_hooks_only(monkeypatch, tmp_path) -
         host.create_callback("empty", {})
     with pytest.raises(PluginError, match="'progan_register_losses', which is not a hook it can implement"):
         host.create_callback("registering", {})
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"callbacks": ["recorder", "recorder"]}, "names a callback twice"),
+    ({"callbacks": ["recorder"], "callback_options": {"recordr": {}}}, r"'callback_options.recordr' is for a callback not listed"),
+])
+def test_callback_lists_are_checked(config, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        from_dict(config)

@@ -115,7 +115,7 @@ def test_valid_filter_on_small_and_large_images():
 # -- SWD: descriptors -----------------------------------------------------------------------------
 def test_patches_are_7x7_windows_centred_inside_the_image():
     level = torch.arange(2 * 3 * 12 * 12, dtype=torch.float32).view(2, 3, 12, 12)
-    ys, xs = swd.random_centres(2 * 50, 12, generator=torch.Generator().manual_seed(0))
+    ys, xs = swd.random_centres(2 * 50, 12, seed=0)
     assert ys.min() >= 3 and ys.max() <= 12 - 4 and xs.min() >= 3 and xs.max() <= 12 - 4
     patches = swd.extract_patches(level, ys, xs)
     assert patches.shape == (100, 147)
@@ -136,12 +136,21 @@ def test_descriptors_are_normalised_per_channel():
         np.testing.assert_allclose(per_channel.std(dim=1, unbiased=False).numpy(), 1.0, atol=1e-5)
 
 
-def test_descriptors_do_not_depend_on_the_batch_size():
+def test_descriptors_do_not_depend_on_the_batches():
     images = smooth_images(10, 32, seed=0)
-    a = swd.descriptors_for_swd(images, seed=3, nhoods_per_image=8, batch_size=3)
-    b = swd.descriptors_for_swd(images, seed=3, nhoods_per_image=8, batch_size=10)
-    for x, y in zip(a, b):
+    whole = swd.descriptors_for_swd(images, seed=3, nhoods_per_image=8)
+    collector = swd.SWDDescriptors(12, seed=3, nhoods_per_image=8)
+    for batch in evaluate.rebatch([images[:4], images[4:5], images[5:]], 3):
+        collector.add(batch)
+    for x, y in zip(whole, collector.finish()):
         torch.testing.assert_close(x, y)
+
+
+def test_rebatch_keeps_the_images_and_their_order():
+    images = np.arange(11)[:, None, None, None].astype(np.uint8)
+    batches = list(evaluate.rebatch([images[:2], images[2:3], images[3:9], images[9:]], 4))
+    assert [len(b) for b in batches] == [4, 4, 3]
+    np.testing.assert_array_equal(np.concatenate(batches), images)
 
 
 def test_grayscale_is_tiled_to_three_channels():

@@ -210,9 +210,13 @@ def test_progan_plugins_shows_errors_and_exits_1(installed, capsys) -> None:
 
 # -- --plugin on the command line, callbacks, and checkpoints that name their plugins ------------------
 def test_train_takes_plugin_after_the_command_and_records_it(local_plugin, tmp_path, capsys) -> None:
-    assert main(["--plugin", "progan.builtin.losses", "train", "--plugin", local_plugin, "--arch", "local-arch", "--dry-run", *TINY_RUN]) == 0
+    command = ["--plugin", "progan.builtin.losses", "train", "--plugin", local_plugin, "--arch", "local-arch", "--dry-run", *TINY_RUN]
+    assert main([*command, "--callback", "local-marker"]) == 0
     printed = capsys.readouterr().out
-    assert json.loads(printed[: printed.index("\n}\n") + 2])["plugins"] == ["progan.builtin.losses", local_plugin]
+    config = json.loads(printed[: printed.index("\n}\n") + 2])
+    assert config["plugins"] == ["progan.builtin.losses", local_plugin] and config["callbacks"] == ["local-marker"]
+    assert main([*command, "--callback", "local-markr"]) == 2
+    assert "unknown callback 'local-markr' (did you mean 'local-marker'?)" in capsys.readouterr().err
 
 
 def test_resume_and_generate_reload_the_local_plugin_of_the_checkpoint(local_plugin, tmp_path) -> None:

@@ -2,7 +2,7 @@
 
     python tools/growth_schedule.py --preset demo
     python tools/growth_schedule.py --config run.toml --measure --plot schedule.png
-    python tools/growth_schedule.py --preset paper --measure --measure-steps 2 --measure-batch 4 --budget 72
+    python tools/growth_schedule.py --preset paper --measure --measure-batch 1 --measure-seconds 20 --budget 72
 
 Every other flag is a ``progan train`` config flag (--config, --preset, --resolution,
 --stabilise-kimg, --fade-kimg, --kimg, --batch, --set KEY=VALUE, --resume RUN, --device, --threads ...),
@@ -38,6 +38,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--measure", action="store_true", help="time real training steps at each resolution on this machine (random data)")
     p.add_argument("--measure-steps", type=int, default=3, help="timed steps per resolution after one untimed warm-up; the median counts (default 3)")
+    p.add_argument("--measure-seconds", type=float, default=60.0, help="stop timing a resolution after this long; a warm-up step that alone takes longer is the measurement (default 60)")
     p.add_argument("--measure-batch", type=int, help="time at most this batch size and scale linearly (caps the paper's 1024² cost on a CPU)")
     p.add_argument("--img-per-s", metavar="RATE", help="throughput instead of --measure: one number, or per resolution like 4=900,8=600,16=300")
     p.add_argument("--budget", type=float, metavar="HOURS", help="propose stabilise/fade lengths that fit this many hours (needs --measure or --img-per-s)")
@@ -59,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError("--budget needs throughput: add --measure, or --img-per-s RATE")
     if args.budget is not None and not args.budget > 0:
         raise ConfigError(f"--budget must be a positive number of hours, got {args.budget}")
-    if args.measure_steps < 1 or (args.measure_batch is not None and args.measure_batch < 1):
-        raise ConfigError("--measure-steps and --measure-batch must be at least 1")
+    if args.measure_steps < 1 or (args.measure_batch is not None and args.measure_batch < 1) or not args.measure_seconds > 0:
+        raise ConfigError("--measure-steps and --measure-batch must be at least 1, --measure-seconds positive")
     train_args = build_parser().parse_args(["train", *train_flags])
     config, _ = resolve_config(train_args)
     plugin_host = host(config.plugins)
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             import torch
 
             torch.set_num_threads(train_args.threads)
-        rate = measure(config, schedule, plugin_host, steps=args.measure_steps, batch_cap=args.measure_batch, device=pick_device(train_args.device)).get
+        rate = measure(config, schedule, plugin_host, steps=args.measure_steps, seconds=args.measure_seconds, batch_cap=args.measure_batch, device=pick_device(train_args.device)).get
 
     rows = timed_rows(schedule, rate)
     if args.budget is not None:
@@ -123,9 +124,12 @@ def given_rates(text: str, resolutions: set[int]) -> Callable[[int], float]:
     return rates.__getitem__
 
 
-def measure(config, schedule, plugin_host, *, steps: int, batch_cap: int | None, device: str) -> dict[int, float]:
+def measure(config, schedule, plugin_host, *, steps: int, seconds: float, batch_cap: int | None, device: str) -> dict[int, float]:
     """img/s per resolution: ``steps`` real training steps (after one untimed warm-up) at the start of
     each resolution's stabilisation, on random images; the median step counts.
+
+    Timing a resolution stops after ``seconds``; a warm-up step that alone takes longer is used as
+    the measurement (its one-off costs, about a second, no longer matter against it).
 
     With ``batch_cap`` the steps run at most that batch and the rate is taken per image (linear
     in the batch: it underestimates small resolutions, where per-step overhead dominates).
@@ -137,14 +141,13 @@ def measure(config, schedule, plugin_host, *, steps: int, batch_cap: int | None,
 
     s = config.schedule
     capped = s if batch_cap is None else dataclasses.replace(s, batch_size=min(s.batch_size, batch_cap), batch_by_resolution={r: min(b, batch_cap) for r, b in s.batch_by_resolution.items()})
-    smallest = min(capped.batch_by_resolution.get(p.resolution, capped.batch_size) for p in schedule.phases)
+    batches = {capped.batch_by_resolution.get(p.resolution, capped.batch_size) for p in schedule.phases}
     options = dict(config.arch.options)
-    if options.get("mbstd_group_size", 0) > smallest:  # the trainer refuses a group above the batch; its cost is negligible
-        options["mbstd_group_size"] = smallest
+    if options.get("mbstd_group_size", 0) > min(batches):  # the trainer refuses a group above the batch; its cost is negligible
+        options["mbstd_group_size"] = min(batches)
     timed = dataclasses.replace(config, schedule=capped, arch=dataclasses.replace(config.arch, options=options))
     channels = config.data.channels or 3
-    largest = max(capped.batch_by_resolution.get(p.resolution, capped.batch_size) for p in schedule.phases)
-    reals = np.random.default_rng(0).integers(0, 256, (largest, config.resolution, config.resolution, channels), dtype=np.uint8)
+    reals = np.random.default_rng(0).integers(0, 256, (max(batches), config.resolution, config.resolution, channels), dtype=np.uint8)
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(timed, run_dir=run_dir, device=device, host=plugin_host, data=Pyramid(reals))
         chosen = {}
@@ -155,14 +158,14 @@ def measure(config, schedule, plugin_host, *, steps: int, batch_cap: int | None,
         for phase in chosen.values():
             print(f"measuring {phase.resolution}×{phase.resolution} at batch {phase.batch_size} ...", file=sys.stderr, flush=True)
             trainer.images_shown = phase.start_img
-            seconds = []
-            for _ in range(steps + 1):
+            taken = []
+            while len(taken) <= steps and sum(taken) < seconds:
                 start = time.perf_counter()
                 trainer.step()
                 if trainer.device.type == "cuda":
                     torch.cuda.synchronize(trainer.device)
-                seconds.append(time.perf_counter() - start)
-            rates[phase.resolution] = phase.batch_size / statistics.median(seconds[1:])  # the first step warms up
+                taken.append(time.perf_counter() - start)
+            rates[phase.resolution] = phase.batch_size / statistics.median(taken[1:] or taken)  # the first step warms up
     return rates
 
 

@@ -108,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
         architecture = plugin_host.create("architectures", config.arch.name, dict(config.arch.options))
         architecture.build(resolution=config.resolution, channels=config.data.channels or 3)  # validates sizes
         plugin_host.create("losses", config.loss.name, dict(config.loss.options))
+        for name in config.callbacks:
+            plugin_host.create_callback(name, config.callback_options.get(name, {}))
         check_batch(config, architecture.options())
         schedule = Schedule(config.schedule, target_resolution=config.resolution, progressive=architecture.progressive)
         print(json.dumps(options.to_dict(config), indent=2, sort_keys=True))

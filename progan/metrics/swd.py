@@ -21,7 +21,17 @@ NHOODS_PER_IMAGE = 128
 DIR_REPEATS = 4
 DIRS_PER_REPEAT = 128
 LOWPASS_SIZE = 16
-BATCH_SIZE = 256
+PIXELS_PER_BATCH = 2**20  # images × pixels per descriptor batch: 256 at 64×64; smaller batches run slower
+
+
+def derive_seed(seed: int, stream: int) -> int:
+    """An independent seed for one random stream of ``seed`` (real patches, fake patches, directions, …)."""
+    return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
+
+
+def batch_size_for(size: int) -> int:
+    """How many size×size images to describe at once: fast, and a pyramid level stays near 12 MB."""
+    return max(1, PIXELS_PER_BATCH // (size * size))
 
 
 # -- pyramid ------------------------------------------------------------------------------------
@@ -130,23 +140,21 @@ def laplacian_pyramid(images: torch.Tensor, levels: int) -> list[torch.Tensor]:
 
 
 # -- descriptors --------------------------------------------------------------------------------
-def random_centres(count: int, size: int, *, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def random_centres(count: int, size: int, *, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows and columns [count] of 7×7 neighbourhood centres, uniform in [3, size-4] so the patch fits."""
     r = NHOOD_SIZE // 2
-    ys = torch.randint(r, size - r, (count,), generator=generator, dtype=torch.int32)
-    xs = torch.randint(r, size - r, (count,), generator=generator, dtype=torch.int32)
-    return ys, xs
+    generator = torch.Generator().manual_seed(seed)
+    # Drawn as (row, column) pairs, so the first k centres are the same whatever ``count`` is.
+    centres = torch.randint(r, size - r, (count, 2), generator=generator, dtype=torch.int32)  # [count, (y, x)]
+    return centres[:, 0], centres[:, 1]
 
 
 def extract_patches(level: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-    """The 7×7 neighbourhoods centred at (ys, xs), an equal number per image in order, as rows [len(ys), 49*C].
-
-    A row lists the pixels row by row with their channels together, (y, x, c); SWD does not depend
-    on the order of the descriptor's components.
-    """
+    """The 7×7 neighbourhoods centred at (ys, xs), an equal number per image, as (y, x, c) rows [len(ys), 49*C]."""
+    # SWD does not depend on the order of a descriptor's components; channels last gathers fastest.
     n, c, h, w = level.shape
     r = NHOOD_SIZE // 2
-    # Channels last, a neighbourhood is 7 runs of 7*C contiguous floats: gathering runs is faster than pixels.
+    # Channels last, a neighbourhood is 7 runs of 7*C contiguous floats: gathering runs beats gathering pixels.
     rows = level.permute(0, 2, 3, 1).reshape(n * h, w * c)  # [N*H, W*C]
     runs = rows.unfold(1, NHOOD_SIZE * c, c)  # [N*H, W-6, 7*C]: the run starting at each column, a view
     images = torch.arange(n).repeat_interleave(len(ys) // n)
@@ -173,7 +181,7 @@ class SWDDescriptors:
         self.nhoods = nhoods_per_image
         self.sizes: list[int] = []
         self.count = 0
-        self._generator = torch.Generator().manual_seed(seed)
+        self.seed = seed
         self._centres: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._levels: list[torch.Tensor] = []
         self._sums: list[torch.Tensor] = []  # per level and descriptor component, float64
@@ -205,8 +213,11 @@ class SWDDescriptors:
         if any(side % 2 for side in self.sizes[:-1]):
             raise ValueError(f"SWD needs a side that halves evenly down to {LOWPASS_SIZE}, got {size}")
         rows = self.capacity * self.nhoods
-        # Drawn up front so the descriptors do not depend on how the images are split into batches.
-        self._centres = [random_centres(rows, side, generator=self._generator) for side in self.sizes]
+        # Drawn up front, one stream per level, so that how the images are split into batches, or how
+        # many were expected, does not change the descriptors of the images that were added.
+        self._centres = [
+            random_centres(rows, side, seed=derive_seed(self.seed, level)) for level, side in enumerate(self.sizes)
+        ]
         # Preallocated so the 2M × 147 floats per level are never held twice (pages are touched lazily).
         self._levels = [torch.empty(rows, 3 * NHOOD_SIZE**2) for _ in self.sizes]
         self._sums = [torch.zeros(3 * NHOOD_SIZE**2, dtype=torch.float64) for _ in self.sizes]
@@ -236,11 +247,11 @@ def descriptors_for_swd(
     seed: int,
     index: np.ndarray | None = None,
     nhoods_per_image: int = NHOODS_PER_IMAGE,
-    batch_size: int = BATCH_SIZE,
 ) -> list[torch.Tensor]:
     """Normalised per-level descriptors of uint8 NHWC ``images`` (only the rows in ``index`` if given)."""
     index = np.arange(len(images)) if index is None else index
     collector = SWDDescriptors(len(index), seed=seed, nhoods_per_image=nhoods_per_image)
+    batch_size = batch_size_for(images.shape[1])
     for start in range(0, len(index), batch_size):
         collector.add(images[index[start : start + batch_size]])  # copies one batch, never the whole set
     return collector.finish()
@@ -290,11 +301,6 @@ def _sort_rows(rows: torch.Tensor) -> None:
 
 
 # -- figures ------------------------------------------------------------------------------------
-def derive_seed(seed: int, stream: int) -> int:
-    """An independent seed for one random stream (real patches, fake patches, directions) of ``seed``."""
-    return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
-
-
 def swd_figures(
     desc_a: Sequence[torch.Tensor],
     desc_b: Sequence[torch.Tensor],
