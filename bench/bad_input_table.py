@@ -39,6 +39,7 @@ class Case:
     expect: tuple[str, ...]
     code: int = 2
     warning: bool = False  # accepted with a warning: ``expect`` is looked for in the warning line
+    warns: tuple[str, ...] = ()  # words a warning printed before the error must contain
     touches: list[Path] = field(default_factory=list)  # saved files that must be byte-identical afterwards
 
 
@@ -247,6 +248,11 @@ def _(f: Fixtures) -> Case:
     return Case("", f.train("zerofade", "--fade-kimg", "0"), ("'schedule.fade_kimg' must be positive",))
 
 
+@case("config: a non-finite number (--set tick_kimg=Infinity)")
+def _(f: Fixtures) -> Case:
+    return Case("", f.train("inf", "--set", "tick_kimg=Infinity"), ("'tick_kimg' must be a finite number", "inf"))
+
+
 @case("config: batch smaller than the minibatch-std group (--batch 2)")
 def _(f: Fixtures) -> Case:
     argv = f.train("batch2")
@@ -290,7 +296,7 @@ def _(f: Fixtures) -> Case:
 
 @case("resume: another network size (--set arch.fmap_max=8)")
 def _(f: Fixtures) -> Case:
-    return Case("", ["train", "--resume", str(f.run), "--set", "arch.fmap_max=8", *FAST], ("has shape", "but the config builds"), touches=f.saved_files())
+    return Case("", ["train", "--resume", str(f.run), "--set", "arch.fmap_max=8", *FAST], ("arch.fmap_max = 16", "builds arch.fmap_max = 8", "drop --set arch.fmap_max"), touches=f.saved_files())
 
 
 @case("resume: another architecture (--arch progan2)")
@@ -419,7 +425,8 @@ def _(f: Fixtures) -> Case:
         def progan_register_architectures(register):
             raise ValueError("boom while registering")
     """)
-    return Case("", ["--plugin", module, *f.train("plugin-register", "--arch", "mine")], ("unknown architecture 'mine'",))
+    return Case("", ["--plugin", module, *f.train("plugin-register", "--arch", "mine")], ("unknown architecture 'mine'",),
+                warns=("broken_register", "raised while registering", "boom while registering"))
 
 
 @case("output: --out inside a file")
@@ -489,7 +496,6 @@ def main(argv: list[str] | None = None) -> int:
         for c, (code, stderr) in zip(cases, results):
             lines = message_lines(stderr, warning=c.warning)
             shown = lines[0] if lines else (stderr.strip().splitlines() or ["(nothing)"])[-1]
-            shown = shown.replace(str(root), "…").replace("|", "\\|")
             problems = []
             if code != c.code:
                 problems.append(f"expected exit {c.code}")
@@ -498,6 +504,11 @@ def main(argv: list[str] | None = None) -> int:
             if not c.warning and len(lines) != 1:
                 problems.append(f"{len(lines)} error lines")
             missing = [w for w in c.expect if not any(w in line for line in lines)]
+            warnings = message_lines(stderr, warning=True)
+            missing += [w for w in c.warns if not any(w in line for line in warnings)]
+            if c.warns and warnings and not c.warning:
+                shown = f"{warnings[0]}` then `{shown}"
+            shown = shown.replace(str(root), "…").replace("|", "\\|")
             if missing:
                 problems.append(f"missing {missing}")
             changed = [p.name for p, data in before[c.name].items() if not p.is_file() or p.read_bytes() != data]

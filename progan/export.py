@@ -201,7 +201,7 @@ def write_onnx(G: Generator, path: Path, metadata: Mapping[str, str]) -> float |
     with warnings.catch_warnings():  # the tracer's notes on Python control flow: the graph is fixed at one resolution and alpha 1
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            G, (latents(2, G.latent_size, seed=0),), buffer, input_names=["z"], output_names=["images"],
+            _FromLatents(G), (latents(2, G.latent_size, seed=0),), buffer, input_names=["z"], output_names=["images"],
             dynamic_axes={"z": {0: "batch"}, "images": {0: "batch"}}, opset_version=17, dynamo=False,
         )
     model = onnx.load_from_string(buffer.getvalue())
@@ -209,6 +209,17 @@ def write_onnx(G: Generator, path: Path, metadata: Mapping[str, str]) -> float |
         model.metadata_props.add(key=key, value=value)
     checkpoint.write_atomic(path, model.SerializeToString())
     return _check_onnx(G, path)
+
+
+class _FromLatents(torch.nn.Module):
+    """``G(z)`` with z as the only input: the exporter would otherwise turn ``alpha``'s default into a graph input."""
+
+    def __init__(self, G: Generator) -> None:
+        super().__init__()
+        self.G = G
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.G(z)
 
 
 def _check_onnx(G: Generator, path: Path) -> float | None:

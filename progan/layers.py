@@ -30,6 +30,21 @@ class EqualizedConv2d(nn.Module):
             return torch.add(self.bias.view(1, -1, 1, 1), F.conv2d(x, self.weight, None, padding=self.padding), alpha=self.scale)
         return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding)
 
+    def upsampled(self, x: torch.Tensor) -> torch.Tensor:
+        """``self(upsample2x(x))`` computed without the upsampled tensor (the same function).
+
+        Each output pixel of a 3×3 conv over a nearest-upsampled image sees only 2×2 input pixels,
+        so the pair is a stride-2 transposed conv whose 4×4 kernel sums shifted copies of the 3×3
+        one (the official code's ``upscale2d_conv2d``, with the kernel flipped for cross-correlation):
+        4 instead of 9 multiply-adds per output, and no 4× larger input.  Used from 16×16 outputs up,
+        where it is 1.5-2.4× faster; below, oneDNN's small transposed convs are slower than the pair.
+        """
+        if self.weight.shape[-1] != 3 or x.shape[-1] < 8:
+            return self(upsample2x(x))
+        w = F.pad(self.weight * self.scale, (1, 1, 1, 1))
+        w = w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]  # [O, I, 4, 4]
+        return F.conv_transpose2d(x, w.flip(2, 3).transpose(0, 1), self.bias, stride=2, padding=1)
+
     def extra_repr(self) -> str:
         out_channels, in_channels, k, _ = self.weight.shape
         return f"{in_channels}, {out_channels}, kernel_size={k}, gain={self.gain:.4g}"

@@ -47,7 +47,7 @@ class _GBlock(nn.Module):
         self.norm = PixelNorm()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.norm(lrelu_(self.conv0(upsample2x(x))))
+        x = self.norm(lrelu_(self.conv0.upsampled(x)))  # = conv0(upsample2x(x)), computed without the upsampled tensor
         return self.norm(lrelu_(self.conv1(x)))
 
 

@@ -438,6 +438,15 @@ class Trainer:
                 f"{path}: holds a {spec.arch} model at {spec.resolution}px with {spec.channels} channel(s), "
                 f"but this run builds {self.spec.arch} at {self.spec.resolution}px with {self.spec.channels}; resume with the checkpoint's own config"
             )
+        ours = json.loads(json.dumps(self.spec.arch_options, sort_keys=True))  # as JSON stores them (tuples -> lists)
+        theirs = spec.arch_options if isinstance(spec.arch_options, dict) else {}
+        changed = sorted(k for k in set(ours) & set(theirs) if ours[k] != theirs[k])  # keys in both: a newer option's default is no change
+        if changed:
+            key = changed[0]
+            raise CheckpointError(
+                f"{path}: holds a {spec.arch} model with arch.{key} = {theirs[key]!r}, but this run builds arch.{key} = {ours[key]!r}; "
+                f"resume with the checkpoint's own config (drop --set arch.{key})"
+            )
         state = checkpoint.json_field(metadata, "state", path)
         for prefix, module in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
             checkpoint.load_module(prefix, module, tensors, path)

@@ -71,6 +71,9 @@ def test_bad_input_gives_one_clear_line(name, cases, capsys, monkeypatch):
         assert len(lines) == 1, err
     for words in case.expect:
         assert any(words in line for line in lines), f"{words!r} not in {lines}"
+    warned = table.message_lines(err, warning=True)
+    for words in case.warns:
+        assert any(words in line for line in warned), f"{words!r} not in {warned}"
     for path, data in before.items():  # nothing already saved is lost or changed
         assert path.read_bytes() == data, f"{path} changed"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from core_helpers import make_trainer
 
@@ -15,7 +16,12 @@ def images(count: int = 32, size: int = 16) -> np.ndarray:
 
 def train(run_dir: Path) -> Path:
     """Train 4 -> 16 px with 48 images per phase; every stage end leaves a checkpoint and grids."""
-    make_trainer(images(), run_dir, kimg=0.048, keep_checkpoints=10).run()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # module fixtures run outside conftest's one-thread fixture
+    try:
+        make_trainer(images(), run_dir, kimg=0.048, keep_checkpoints=10).run()
+    finally:
+        torch.set_num_threads(threads)
     return run_dir
 
 

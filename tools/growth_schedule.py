@@ -18,8 +18,6 @@ import statistics
 import sys
 import tempfile
 import time
-from typing import Callable
-
 import numpy as np
 
 from _common import one_line_errors, pyplot
@@ -65,31 +63,32 @@ def main(argv: list[str] | None = None) -> int:
     train_args = build_parser().parse_args(["train", *train_flags])
     config, _ = resolve_config(train_args)
     plugin_host = host(config.plugins)
-    schedule = make_schedule(config, plugin_host)
+    architecture = plugin_host.create("architectures", config.arch.name, dict(config.arch.options))
+    schedule = make_schedule(config, architecture)
 
-    rate = None
+    rates = None
     if args.img_per_s:
-        rate = given_rates(args.img_per_s, {p.resolution for p in schedule.phases})
+        rates = given_rates(args.img_per_s, {p.resolution for p in schedule.phases})
     elif args.measure:
         if train_args.threads:
             import torch
 
             torch.set_num_threads(train_args.threads)
-        rate = measure(config, schedule, plugin_host, steps=args.measure_steps, seconds=args.measure_seconds, batch_cap=args.measure_batch, device=pick_device(train_args.device)).get
+        rates = measure(config, schedule, plugin_host, architecture.options(), steps=args.measure_steps, seconds=args.measure_seconds, batch_cap=args.measure_batch, device=pick_device(train_args.device))
 
-    rows = timed_rows(schedule, rate)
+    rows = timed_rows(schedule, rates)
     if args.budget is not None:
         factor = args.budget * 3600 / rows[-1]["total_s"]
         proposal = proposed(config.schedule, factor)
         config = dataclasses.replace(config, schedule=dataclasses.replace(config.schedule, **proposal))
-        schedule = make_schedule(config, plugin_host)
-        rows = timed_rows(schedule, rate)
+        schedule = make_schedule(config, architecture)
+        rows = timed_rows(schedule, rates)
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
     else:
-        shown = [{**r, "rate": f"{r['img_per_s']:.3g}", "time": duration(r["seconds"]), "total": duration(r["total_s"])} for r in rows] if rate else rows
-        print_schedule(shown, extra=(("rate", "img/s"), ("time", "time"), ("total", "total")) if rate else ())
-        print(f"total: {schedule.total_img / 1000:g} kimg, {sum(r['steps'] for r in rows):,} steps" + (f", about {duration(rows[-1]['total_s'])}" if rate else ""))
+        shown = [{**r, "rate": f"{r['img_per_s']:.3g}", "time": duration(r["seconds"]), "total": duration(r["total_s"])} for r in rows] if rates else rows
+        print_schedule(shown, extra=(("rate", "img/s"), ("time", "time"), ("total", "total")) if rates else ())
+        print(f"total: {schedule.total_img / 1000:g} kimg, {sum(r['steps'] for r in rows):,} steps" + (f", about {duration(rows[-1]['total_s'])}" if rates else ""))
     if args.budget is not None:
         flags = " ".join(f"{BUDGET_FLAGS[key]} {value:g}" for key, value in proposal.items())
         print(f"fits {args.budget:g} h: {flags}", file=sys.stderr if args.json else sys.stdout)
@@ -99,15 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def make_schedule(config, plugin_host):
+def make_schedule(config, architecture):
     """The run's Schedule, progressive or not as its architecture says (as ``progan train`` builds it)."""
     from progan.schedule import Schedule
 
-    architecture = plugin_host.create("architectures", config.arch.name, dict(config.arch.options))
     return Schedule(config.schedule, target_resolution=config.resolution, progressive=architecture.progressive)
 
 
-def given_rates(text: str, resolutions: set[int]) -> Callable[[int], float]:
+def given_rates(text: str, resolutions: set[int]) -> dict[int, float]:
     """``120`` (every resolution) or ``4=900,8=600`` (each resolution of the schedule) as resolution -> img/s."""
     try:
         if "=" not in text:
@@ -121,10 +119,10 @@ def given_rates(text: str, resolutions: set[int]) -> Callable[[int], float]:
         raise ConfigError(f"--img-per-s has no rate for resolution(s) {', '.join(map(str, missing))}")
     if not all(rates[r] > 0 for r in resolutions):
         raise ConfigError("--img-per-s rates must be positive")
-    return rates.__getitem__
+    return rates
 
 
-def measure(config, schedule, plugin_host, *, steps: int, seconds: float, batch_cap: int | None, device: str) -> dict[int, float]:
+def measure(config, schedule, plugin_host, arch_options: dict, *, steps: int, seconds: float, batch_cap: int | None, device: str) -> dict[int, float]:
     """img/s per resolution: ``steps`` real training steps (after one untimed warm-up) at the start of
     each resolution's stabilisation, on random images; the median step counts.
 
@@ -141,11 +139,11 @@ def measure(config, schedule, plugin_host, *, steps: int, seconds: float, batch_
 
     s = config.schedule
     capped = s if batch_cap is None else dataclasses.replace(s, batch_size=min(s.batch_size, batch_cap), batch_by_resolution={r: min(b, batch_cap) for r, b in s.batch_by_resolution.items()})
-    batches = {capped.batch_by_resolution.get(p.resolution, capped.batch_size) for p in schedule.phases}
     options = dict(config.arch.options)
-    if options.get("mbstd_group_size", 0) > min(batches):  # the trainer refuses a group above the batch; its cost is negligible
-        options["mbstd_group_size"] = min(batches)
+    if arch_options.get("mbstd_group_size", 0) > capped.batch_size:  # the trainer refuses a group above the base batch; its cost is negligible
+        options["mbstd_group_size"] = capped.batch_size
     timed = dataclasses.replace(config, schedule=capped, arch=dataclasses.replace(config.arch, options=options))
+    batches = {capped.batch_by_resolution.get(p.resolution, capped.batch_size) for p in schedule.phases}
     channels = config.data.channels or 3
     reals = np.random.default_rng(0).integers(0, 256, (max(batches), config.resolution, config.resolution, channels), dtype=np.uint8)
     with tempfile.TemporaryDirectory() as run_dir:
@@ -169,14 +167,14 @@ def measure(config, schedule, plugin_host, *, steps: int, seconds: float, batch_
     return rates
 
 
-def timed_rows(schedule, rate: Callable[[int], float] | None) -> list[dict]:
+def timed_rows(schedule, rates: dict[int, float] | None) -> list[dict]:
     """``schedule.table()`` plus, given img/s per resolution, each phase's time and the running total."""
     rows, total = schedule.table(), 0.0
-    if rate is not None:
+    if rates is not None:
         for row, phase in zip(rows, schedule.phases):
-            seconds = (phase.end_img - phase.start_img) / rate(phase.resolution)
+            seconds = (phase.end_img - phase.start_img) / rates[phase.resolution]
             total += seconds
-            row.update(img_per_s=rate(phase.resolution), seconds=seconds, total_s=total)
+            row.update(img_per_s=rates[phase.resolution], seconds=seconds, total_s=total)
     return rows
 
 
@@ -191,15 +189,21 @@ def round_down(value: float) -> float:
     return math.floor(value / step) * step
 
 
+UNITS = ((120, "s", 1), (120 * 60, "min", 60), (48 * 3600, "h", 3600), (730 * 86400, "d", 86400), (math.inf, "y", 365.25 * 86400))
+
+
+def unit(seconds: float) -> tuple[str, float]:
+    """The unit (name, seconds in it) that shows ``seconds`` as a number below about 120."""
+    return next((name, size) for limit, name, size in UNITS if seconds < limit)
+
+
 def duration(seconds: float) -> str:
-    for limit, unit, size in ((120, "s", 1), (120 * 60, "min", 60), (48 * 3600, "h", 3600), (730 * 86400, "d", 86400)):
-        if seconds < limit:
-            return f"{seconds / size:.3g} {unit}"
-    return f"{seconds / (365.25 * 86400):.3g} y"
+    name, size = unit(seconds)
+    return f"{seconds / size:.3g} {name}"
 
 
 def plot(schedule, rows: list[dict], out: str) -> None:
-    """Resolution, alpha and (with rates) cumulative hours against kimg, one panel each."""
+    """Resolution, alpha and (with rates) cumulative time against kimg, one panel each."""
     plt = pyplot()
     panels = 3 if "total_s" in rows[0] else 2
     fig, axes = plt.subplots(panels, 1, sharex=True, figsize=(8, 2.3 * panels), constrained_layout=True)
@@ -215,8 +219,9 @@ def plot(schedule, rows: list[dict], out: str) -> None:
     axes[1].set_ylabel("alpha")
     axes[1].set_ylim(-0.05, 1.05)
     if panels == 3:
-        axes[2].plot(edges, [0.0] + [r["total_s"] / 3600 for r in rows], color="tab:green", marker=".")
-        axes[2].set_ylabel("cumulative hours")
+        name, size = unit(rows[-1]["total_s"])
+        axes[2].plot(edges, [0.0] + [r["total_s"] / size for r in rows], color="tab:green", marker=".")
+        axes[2].set_ylabel(f"cumulative time ({name})")
     for ax in axes:
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel("kimg (thousands of real images shown)")

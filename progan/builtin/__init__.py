@@ -4,4 +4,5 @@ DEFAULT_PLUGINS = (
     "progan.builtin.architectures",
     "progan.builtin.losses",
     "progan.builtin.datasets",
+    "progan.builtin.metrics",
 )

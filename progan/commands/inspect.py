@@ -32,7 +32,8 @@ def lines(info: dict[str, Any]) -> list[str]:
     ]
     done = info["progress"]
     if done:
-        rows.append(("stage", f"{done['stage']} at {done['resolution']}×{done['resolution']}, alpha {done['alpha']:.3f}"))
+        stage = f"{done['stage']} at {done['resolution']}×{done['resolution']}, alpha {done['alpha']:.3f}"
+        rows.append(("exported from", f"{done['checkpoint']} ({stage})") if "checkpoint" in done else ("stage", stage))
         rows.append(("images shown", f"{done['images_shown']:,} ({done['images_shown'] / 1000:g} kimg)"))
     rows.append(("parameters", "  ".join(f"{net} {count:,}" for net, count in info["parameters"].items())))
     out = [f"{key:<13} {value}" for key, value in rows]
@@ -54,8 +55,10 @@ def flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def size(count: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if count < 1024 or unit == "GiB":
-            return f"{count:,} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
-        count /= 1024
-    raise AssertionError("unreachable")
+    """A byte count in bytes, KiB, MiB or GiB."""
+    value, unit = float(count), "bytes"
+    for bigger in ("KiB", "MiB", "GiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{count:,} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
