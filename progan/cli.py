@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "progan.commands.generate",
     "progan.commands.export",
     "progan.commands.inspect",
+    "progan.commands.metrics",
     "progan.commands.plugins",
 )
 

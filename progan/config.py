@@ -84,6 +84,11 @@ class TrainConfig:
     callback_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # NAME -> options for its factory
     on_nan: Literal["stop", "rollback"] = "stop"  # a NaN/Inf loss, gradient or weight: stop, or reload the last checkpoint at half the lr
     max_rollbacks: int = 3  # with on_nan = "rollback": stop after this many rollbacks
+    metrics: tuple[str, ...] = ()  # metric names (swd, msssim, fid, kid, plugins') scored on G_ema during training
+    metrics_every_kimg: float = 100.0  # and at the end of training
+    metrics_num: int = 2048  # fakes (and reals) per evaluation: the paper's 16384 takes minutes per SWD on a CPU
+    metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # NAME -> options for its factory
+    best_metric: str | None = None  # the figure that picks RUN_DIR/best.safetensors (lowest, or highest if its metric says higher_is_better); None: the first figure of the first metric
     performance: PerformanceConfig = field(default_factory=PerformanceConfig)  # speed only: amp, compile, tf32, channels_last
 
     def __post_init__(self) -> None:
@@ -100,6 +105,13 @@ class TrainConfig:
             raise ValueError(f"'callback_options.{stray[0]}' is for a callback not listed in 'callbacks' {list(self.callbacks)}")
         if self.max_rollbacks < 0:
             raise ValueError(f"'max_rollbacks' must be 0 or more, got {self.max_rollbacks}")
+        if not self.metrics_every_kimg > 0 or self.metrics_num < 2:
+            raise ValueError("'metrics_every_kimg' must be positive and 'metrics_num' at least 2")
+        stray = sorted(set(self.metric_options) - set(self.metrics))
+        if stray:
+            raise ValueError(f"'metric_options.{stray[0]}' is for a metric not listed in 'metrics' {list(self.metrics)}")
+        if self.best_metric is not None and not self.metrics:
+            raise ValueError("'best_metric' needs 'metrics' to name at least one metric")
 
 
 def from_dict(data: Mapping[str, Any]) -> TrainConfig:

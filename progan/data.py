@@ -194,6 +194,10 @@ class Pyramid:
         """uint8 images [B, C, r, r] at ``resolution``."""
         return self.levels[resolution].index_select(0, indices)
 
+    def nhwc(self, resolution: int) -> np.ndarray:
+        """All images at ``resolution`` as uint8 [N, r, r, C] on the CPU (what the metrics take)."""
+        return self.levels[resolution].permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
 
 def prepare(image_set: ImageSet, *, resolution: int, channels: int | None) -> Pyramid:
     """Fit an ImageSet to the training resolution and channel count and build its pyramid."""

@@ -97,6 +97,7 @@ class Metric(ABC):
     """Computes figures of a generator against real images."""
 
     higher_is_better: bool = False
+    min_size: int = 1  # smallest image side it can score; training skips it at lower resolutions
 
     @abstractmethod
     def compute(self, generator: Generator, reals: np.ndarray, *, num: int, seed: int) -> Mapping[str, float]:

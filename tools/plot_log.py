@@ -1,4 +1,4 @@
-"""Plot a run's log: losses and D's figures, img/s, alpha and resolution against kimg, to a PNG.
+"""Plot a run's log: losses and D's figures, metrics (if evaluated), img/s, alpha and resolution against kimg, to a PNG.
 
     python tools/plot_log.py RUN_DIR [--out RUN_DIR/log.png]
 """
@@ -44,7 +44,8 @@ def plot(records: list[dict], out: Path) -> None:
     fig, axes = plt.subplots(len(groups) + 2, 1, sharex=True, figsize=(8, 2.2 * (len(groups) + 2)), constrained_layout=True)
     for ax, (group, keys) in zip(axes, groups.items()):
         for key in keys:
-            ax.plot(kimg, [r.get(key, float("nan")) for r in records], label=key, linewidth=1)
+            points = [(r["kimg"], r[key]) for r in records if key in r]  # metric/ figures are in the evaluated ticks only
+            ax.plot(*zip(*points), label=key, linewidth=1, marker="o" if group == "metric" else None, markersize=3)
         ax.set_ylabel(group)
         ax.legend(loc="upper right", fontsize="small")
     speed, growth = axes[-2], axes[-1]

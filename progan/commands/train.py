@@ -38,6 +38,8 @@ def add_parser(sub) -> None:
     train.add_argument("--threads", type=int, help="CPU threads for torch")
     train.add_argument("--dry-run", action="store_true", help="print the resolved config and the growth schedule, then exit")
     train.add_argument("--no-progress", action="store_true", help="no progress bar (the log still goes to RUN_DIR/log.jsonl)")
+    train.add_argument("--metrics", metavar="NAMES", help="score G_ema with these metrics during training, e.g. swd or swd,msssim (figures go to log.jsonl)")
+    train.add_argument("--metrics-every", type=float, metavar="KIMG", help="kimg between metric evaluations (default 100; also at the end)")
     train.add_argument("--on-nan", choices=("stop", "rollback"), help="on a NaN/Inf loss, gradient or weight: stop (default), or reload the last checkpoint at half the learning rate")
     train.set_defaults(func=run)
 
@@ -67,6 +69,10 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
         flags["seed"] = args.seed
     if getattr(args, "on_nan", None) is not None:
         flags["on_nan"] = args.on_nan
+    if args.metrics is not None:
+        flags["metrics"] = [name.strip() for name in args.metrics.split(",") if name.strip()]
+    if args.metrics_every is not None:
+        flags["metrics_every_kimg"] = args.metrics_every
     return merge(flags, dotted(args.set))
 
 
@@ -207,13 +213,16 @@ class ProgressBar:
         self.bar = tqdm(total=trainer.schedule.total_img, initial=trainer.images_shown, unit="img", unit_scale=True, dynamic_ncols=True, smoothing=0.05)
         self.last = trainer.images_shown
         self.next_postfix = 0.0
+        self.figures = ""
 
     def update(self, trainer, state) -> None:
         self.bar.update(trainer.images_shown - self.last)
         self.last = trainer.images_shown
         now = time.monotonic()
         if now >= self.next_postfix:  # refreshing text every step would cost more than the step at 4×4
-            self.bar.set_postfix_str(f"{state.phase.name} res={state.resolution} alpha={state.alpha:.2f} kimg={trainer.images_shown / 1000:.1f}", refresh=False)
+            figures = "".join(f" {k.removeprefix('metric/')}={v:.4g}" for k, v in getattr(trainer, "last_tick", {}).items() if k.startswith("metric/"))
+            self.figures = figures or self.figures  # the latest evaluation's, until the next one
+            self.bar.set_postfix_str(f"{state.phase.name} res={state.resolution} alpha={state.alpha:.2f} kimg={trainer.images_shown / 1000:.1f}{self.figures}", refresh=False)
             self.next_postfix = now + 0.5
 
     def close(self) -> None:

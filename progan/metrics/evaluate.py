@@ -126,6 +126,7 @@ class SWDMetric(Metric):
     """Paper SWD×1e3 per Laplacian level and averaged (``swd_avg`` first); ``floor`` adds real-vs-real figures."""
 
     default_num = 16384
+    min_size = NHOOD_SIZE
     defaults = {
         "batch_size": 64,
         "floor": False,
@@ -162,6 +163,7 @@ class MSSSIMMetric(Metric):
     """Mean MS-SSIM of consecutive pairs of fakes (``msssim``), and of random pairs of reals for reference."""
 
     default_num = 20000  # 10,000 pairs, as in the paper
+    min_size = MIN_SIZE
     defaults = {"batch_size": 500, "reals": True}
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
