@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ PEER_SCRIPT = ROOT.parent / "shared" / "bench" / "peer_quality_pro_gan_pth.py"
 PEER_PYTHON = ROOT / "bench" / ".peer-venv" / "bin" / "python"
 PHASE_KIMG = 20  # per stabilise and per fade phase, as the peer script's default 20,000 images
 TOTAL_IMAGES = 7 * PHASE_KIMG * 1000  # 4 stable, then fade + stable at 8, 16, 32
+SWD_IMAGES = 16384  # the paper's count: larger sets (Fashion-MNIST's 60,000) are scored on a seeded subset
 FAKE_SEED = 123  # the peer script's --gen-seed default; the latents differ anyway (other generators)
 
 
@@ -59,19 +61,27 @@ def images_shown(run_dir: Path) -> int:
     return int(json.loads(lines[-1])["images_shown"]) if lines else 0
 
 
-def run_progan(data: str, run_dir: Path, *, threads: int, seed: int) -> float:
-    """Train (or finish) the progan run; returns its wall time in seconds, saved beside the run for reuse."""
-    wall_file = run_dir / "bench_wall_s.json"
-    if images_shown(run_dir) >= TOTAL_IMAGES and wall_file.is_file():
-        return json.loads(wall_file.read_text())["wall_s"]
-    args = progan_flags(data, run_dir, threads, seed)
-    if (run_dir / "checkpoints").is_dir():  # a killed run continues bitwise; its wall time then counts only this part
-        args = ["train", "--resume", str(run_dir), "--threads", str(threads), "--no-progress"]
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "progan", *args], check=True)
-    wall = time.perf_counter() - start
-    wall_file.write_text(json.dumps({"wall_s": wall}))
-    return wall
+def timed(command: list[str], record: Path, **kwargs) -> None:
+    """Run ``command``; write its wall and CPU seconds to ``record`` (CPU time shows what a noisy machine took away)."""
+    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    subprocess.run(command, check=True, **kwargs)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    record.write_text(json.dumps({"wall_s": round(time.perf_counter() - start, 1), "cpu_s": round(cpu, 1)}))
+
+
+def run_progan(data: str, run_dir: Path, *, threads: int, seed: int) -> dict[str, float]:
+    """Train (or finish) the progan run unless done; its wall and CPU seconds, kept beside the run for reuse."""
+    record = run_dir / "bench_time.json"
+    if images_shown(run_dir) < TOTAL_IMAGES:
+        args = progan_flags(data, run_dir, threads, seed)
+        if (run_dir / "checkpoints").is_dir():  # a killed run continues bitwise; its times then count only this part
+            args = ["train", "--resume", str(run_dir), "--threads", str(threads), "--no-progress"]
+        timed([sys.executable, "-m", "progan", *args], record)
+    if record.is_file():
+        return json.loads(record.read_text())
+    last = json.loads((run_dir / "log.jsonl").read_text().splitlines()[-1])
+    return {"wall_s": last["elapsed_s"]}  # a run trained elsewhere: its training loop's own seconds
 
 
 def progan_fakes(run_dir: Path, count: int) -> np.ndarray:
@@ -81,10 +91,6 @@ def progan_fakes(run_dir: Path, count: int) -> np.ndarray:
 
     generator = load_generator(run_dir, resolution=32)
     return np.concatenate(list(generate_uint8(generator, count, seed=FAKE_SEED, batch_size=256, resolution=32)))
-
-
-def peer_outputs(peer_dir: Path, name: str) -> tuple[Path, Path]:
-    return peer_dir / f"{name}_fakes.npz", peer_dir / f"{name}_results.json"
 
 
 def run_peer(reals: np.ndarray, data: str, peer_dir: Path, name: str, *, threads: int, seed: int) -> None:
@@ -97,7 +103,16 @@ def run_peer(reals: np.ndarray, data: str, peer_dir: Path, name: str, *, threads
     command = [str(PEER_PYTHON), str(PEER_SCRIPT), "--data", str(npz), "--name", name, "--out-dir", str(peer_dir),
                "--threads", str(threads), "--seed", str(seed)]
     with open(peer_dir / f"{name}.log", "w") as log:
-        subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT)
+        timed(command, peer_dir / f"{name}_bench_time.json", stdout=log, stderr=subprocess.STDOUT)
+
+
+def peer_times(peer_dir: Path, name: str) -> dict[str, float]:
+    """The peer's training wall time (its own train_wall_s) and, when this script ran it, its CPU seconds."""
+    results, record = peer_dir / f"{name}_results.json", peer_dir / f"{name}_bench_time.json"
+    times = json.loads(record.read_text()) if record.is_file() else {}
+    if results.is_file():
+        times["wall_s"] = json.loads(results.read_text())["train_wall_s"]
+    return times
 
 
 def save_grid(path: Path, fakes: np.ndarray) -> None:
@@ -107,13 +122,14 @@ def save_grid(path: Path, fakes: np.ndarray) -> None:
     images.save_png(path, images.grid(fakes[:64], columns=8, min_cell=64))
 
 
-def table(rows: dict[str, dict[str, float]], walls: dict[str, float | None]) -> str:
-    """SWD×1e3 per level and average, one row per side, with wall times."""
+def table(rows: dict[str, dict[str, float]], times: dict[str, dict[str, float]]) -> str:
+    """SWD×1e3 per level and average, one row per side, with wall and CPU seconds where known."""
     keys = [k for k in next(iter(rows.values())) if k != "swd_avg"] + ["swd_avg"]
-    lines = [f"{'':<12}" + "".join(f"{k.removeprefix('swd_'):>9}" for k in keys) + f"{'wall s':>10}"]
+    lines = [f"{'':<12}" + "".join(f"{k.removeprefix('swd_'):>9}" for k in keys) + f"{'wall s':>9}{'cpu s':>9}"]
     for label, figures in rows.items():
-        wall = walls.get(label)
-        lines.append(f"{label:<12}" + "".join(f"{figures[k]:>9.2f}" for k in keys) + (f"{wall:>10.0f}" if wall else f"{'':>10}"))
+        known = times.get(label, {})
+        lines.append(f"{label:<12}" + "".join(f"{figures[k]:>9.2f}" for k in keys)
+                     + "".join(f"{known[k]:>9.0f}" if k in known else f"{'':>9}" for k in ("wall_s", "cpu_s")))
     return "\n".join(lines)
 
 
@@ -132,35 +148,37 @@ def main() -> int:
     reals = load_reals(args.data)
     run_dir = args.out_dir / f"progan_{name}"
     peer_dir = args.peer_out or args.out_dir / "peer"
-    peer_fakes_path, peer_results = peer_outputs(peer_dir, name)
+    peer_fakes_path = peer_dir / f"{name}_fakes.npz"
     if not peer_fakes_path.is_file() and not args.no_peer:
         run_peer(reals, args.data, peer_dir, name, threads=args.threads, seed=args.seed)
-    walls: dict[str, float | None] = {"progan": run_progan(args.data, run_dir, threads=args.threads, seed=args.seed)}
+    times = {"progan": run_progan(args.data, run_dir, threads=args.threads, seed=args.seed)}
 
+    from progan.metrics.evaluate import real_subset
     from progan.metrics.swd import swd, swd_floor
 
-    fakes = {"progan": progan_fakes(run_dir, len(reals))}
+    scored = reals[real_subset(len(reals), SWD_IMAGES, seed=args.seed)]
+    fakes = {"progan": progan_fakes(run_dir, len(scored))}
     if peer_fakes_path.is_file():
         peer_reals = peer_dir / f"{name}_reals32.npz"
         if peer_reals.is_file() and not np.array_equal(np.load(peer_reals)["images"], reals):
             print(f"warning: {peer_reals} differs from the reals progan trained on", file=sys.stderr)
-        fakes["pro-gan-pth"] = np.load(peer_fakes_path)["images"]
-        walls["pro-gan-pth"] = json.loads(peer_results.read_text())["train_wall_s"] if peer_results.is_file() else None
+        fakes["pro-gan-pth"] = np.load(peer_fakes_path)["images"][: len(scored)]
+        times["pro-gan-pth"] = peer_times(peer_dir, name)
     rows = {}
     for label, images in fakes.items():
         save_grid(args.out_dir / f"{name}_{label}_fakes_grid.png", images)
-        rows[label] = swd(reals, images, seed=args.seed)
-    floor = swd_floor(reals, seed=args.seed)
+        rows[label] = swd(scored, images, seed=args.seed)
+    floor = swd_floor(scored, seed=args.seed)
     rows["real/real"] = {k.replace("swd_floor", "swd"): v for k, v in floor.items()}
-    print(f"# {name}: {len(reals)} reals, {len(reals)} fakes per side, {TOTAL_IMAGES} images shown; SWD×1e3 (paper settings); "
-          f"real/real = two disjoint halves of {len(reals) // 2}")
-    print(table(rows, walls))
+    print(f"# {name}: {len(scored)} of {len(reals)} reals, {len(scored)} fakes per side, {TOTAL_IMAGES} images shown; SWD×1e3 (paper settings); "
+          f"real/real = two disjoint halves of {len(scored) // 2}; times: training process, wall and CPU seconds")
+    print(table(rows, times))
     if "pro-gan-pth" in rows:
         ratio = rows["progan"]["swd_avg"] / rows["pro-gan-pth"]["swd_avg"]
-        print(f"# progan's SWD average is {100 * (1 - ratio):.1f}% lower than pro-gan-pth's (target: at least 20%)")
+        print(f"# progan's SWD average is {100 * abs(1 - ratio):.1f}% {'lower' if ratio < 1 else 'higher'} than pro-gan-pth's (target: at least 20% lower)")
     print(f"# grids: {args.out_dir}/{name}_*_fakes_grid.png")
     if args.json:
-        args.json.write_text(json.dumps({"name": name, "reals": len(reals), "images_shown": TOTAL_IMAGES, "swd_x1e3": rows, "wall_s": walls,
+        args.json.write_text(json.dumps({"name": name, "reals": len(reals), "scored": len(scored), "images_shown": TOTAL_IMAGES, "swd_x1e3": rows, "times": times,
                                          "threads": args.threads, "progan_run": str(run_dir), "peer_out": str(peer_dir)}, indent=1))
     return 0
 

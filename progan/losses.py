@@ -29,6 +29,18 @@ def real_and_fake_scores(ctx: StepContext, reals: torch.Tensor, fakes: torch.Ten
     return full_precision(D(reals, ctx.alpha)), full_precision(D(fakes, ctx.alpha))
 
 
+def per_sample_uniform(ctx: StepContext, n: int) -> torch.Tensor:
+    """U(0, 1) draws [n, 1, 1, 1] from ``ctx.rng``, one per sample.
+
+    A data-parallel rank (``ctx.shard``, see progan.distributed) draws for the whole global batch
+    and keeps its samples' draws: every rank's generator then stays in step with a single process.
+    """
+    shard = getattr(ctx, "shard", None)
+    if shard is None:
+        return torch.rand(n, 1, 1, 1, generator=ctx.rng)
+    return torch.rand(ctx.global_batch, 1, 1, 1, generator=ctx.rng)[shard]
+
+
 def gradient_norms(ctx: StepContext, images: torch.Tensor, *, create_graph: bool = True) -> torch.Tensor:
     """Per-sample ‖∇_x D(x)‖₂ at ``images``, and D's scores there.
 
@@ -65,7 +77,7 @@ class WganGp(Loss):
         with torch.no_grad():
             fakes = _fakes(ctx, z)
         real_scores, fake_scores = real_and_fake_scores(ctx, reals, fakes)
-        u = torch.rand(reals.shape[0], 1, 1, 1, generator=ctx.rng).to(reals.device, reals.dtype)
+        u = per_sample_uniform(ctx, reals.shape[0]).to(reals.device, reals.dtype)
         norms, _ = gradient_norms(ctx, torch.lerp(reals, fakes, u))
         if self.opts.gp_norm == "full-resolution":
             norms = norms * (ctx.resolution / ctx.target_resolution)

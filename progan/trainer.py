@@ -87,7 +87,8 @@ class Trainer:
             performance.retain_freed_memory()
         if perf.tf32 and self.device.type == "cuda":
             performance.set_tf32(True)
-        if perf.channels_last:
+        self.channels_last = perf.channels_last if perf.channels_last is not None else (self.device.type == "cpu" or perf.amp != "none")
+        if self.channels_last:
             self.G, self.D = self.G.to(memory_format=torch.channels_last), self.D.to(memory_format=torch.channels_last)
         self.G_ema: Generator = copy.deepcopy(self.G).eval().requires_grad_(False)
         # what the step calls: the modules, or compiled versions of them (checkpoints always use the modules)
@@ -125,7 +126,7 @@ class Trainer:
             self._enter_phase(state.phase)
         batch = state.phase.batch_size
         reals = self._reals(self.stream.take(self.images_shown, batch), state)
-        ctx = StepContext(self.G_step, self.D_step, state.resolution, state.alpha, self.config.resolution, self.images_shown, self.rng)
+        ctx = self._step_context(state)
         amp = self.config.performance.amp
 
         self.D.requires_grad_(True)
@@ -153,6 +154,10 @@ class Trainer:
             self._sums[key] = self._sums[key] + value if key in self._sums else value.clone()
         return state
 
+    def _step_context(self, state: State) -> StepContext:
+        """What the loss sees (a data-parallel rank adds its shard: progan.distributed)."""
+        return StepContext(self.G_step, self.D_step, state.resolution, state.alpha, self.config.resolution, self.images_shown, self.rng)
+
     def _latents(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.G.latent_size, generator=self.rng).to(self.device)
 
@@ -165,7 +170,7 @@ class Trainer:
             x = torch.where(flip.reshape(-1, 1, 1, 1), x.flip(3), x)
         if state.alpha < 1.0:
             x = torch.lerp(upsample2x(downsample2x(x)), x, state.alpha)
-        if self.config.performance.channels_last:
+        if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
@@ -475,8 +480,22 @@ class Trainer:
             self.opt_G, self.opt_D = self._optimizer(self.G, 0.0), self._optimizer(self.D, 0.0)
             checkpoint.load_optimizer("opt.G", self.opt_G, tensors, state["optimizer_groups"]["G"])
             checkpoint.load_optimizer("opt.D", self.opt_D, tensors, state["optimizer_groups"]["D"])
+            for opt in (self.opt_G, self.opt_D):
+                _match_state_layout(opt)
         self.rng.set_state(tensors["rng.trainer"])
         checkpoint.set_rng_state(tensors, state["rng"])
+
+
+def _match_state_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Give loaded optimizer state its parameter's memory layout (checkpoints store contiguous tensors).
+
+    The fused Adam kernel pairs elements by memory position: a channels-last weight with a
+    contiguous ``exp_avg`` would silently update with the wrong moments (torch 2.13, CPU).
+    """
+    for param, entries in optimizer.state.items():
+        for key, value in entries.items():
+            if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                entries[key] = torch.empty_like(param).copy_(value)
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path:

@@ -85,12 +85,15 @@ def test_zero_batch_and_start_resolution_are_refused():
 def test_batch_smaller_than_the_minibatch_std_group_is_refused(tiny_images, tmp_path):
     with pytest.raises(ConfigError, match=r"'schedule.batch_size' 2 is smaller than 'arch.mbstd_group_size' 4"):
         make_trainer(tiny_images, tmp_path, batch=2)
-    # a per-resolution batch of a resolution the run trains counts too ...
-    with pytest.raises(ConfigError, match="3 is smaller"):
-        make_trainer(tiny_images, tmp_path, schedule={"batch_by_resolution": {8: 3}})
-    # ... one for a resolution it never reaches does not, and a smaller group makes batch 2 fine
-    make_trainer(tiny_images, tmp_path, schedule={"batch_by_resolution": {64: 2}})
+    # a smaller group makes batch 2 fine
     make_trainer(tiny_images, tmp_path, batch=2, arch={"mbstd_group_size": 2})
+
+
+def test_a_small_per_resolution_batch_clamps_the_group_as_the_paper_does(tiny_images, tmp_path):
+    # the paper trains 1024² at batch 3 with the stddev over the whole minibatch: the group is
+    # clamped to the batch there, only the base batch must hold a full group
+    trainer = make_trainer(tiny_images, tmp_path, schedule={"batch_by_resolution": {8: 3}})
+    assert [p.batch_size for p in trainer.schedule.phases if p.resolution == 8] == [3, 3]
 
 
 @pytest.mark.parametrize("kind, name, closest, available", [

@@ -219,15 +219,19 @@ def test_train_takes_plugin_after_the_command_and_records_it(local_plugin, tmp_p
     assert "unknown callback 'local-markr' (did you mean 'local-marker'?)" in capsys.readouterr().err
 
 
-def test_resume_and_generate_reload_the_local_plugin_of_the_checkpoint(local_plugin, tmp_path) -> None:
+def test_a_checkpoint_never_imports_the_modules_it_names(local_plugin, tmp_path, capsys) -> None:
     run = tmp_path / "run"
     assert main(["train", "--plugin", local_plugin, "--arch", "local-arch", "--callback", "local-marker", "--out", str(run), *TINY_RUN]) == 0
     assert (run / "marker").read_text() == "8"
-    plugins.reset_host()  # a new process: only the checkpoint says which module to load
-    assert main(["train", "--resume", str(run), "--kimg", "0.016", "--no-progress"]) == 0
-    assert (run / "marker").read_text() == "16"  # the callback is part of the stored config too
+    plugins.reset_host()  # a new process: the checkpoint names the module, but a file must not make us import code
+    assert main(["train", "--resume", str(run), "--kimg", "0.016", "--no-progress"]) == 2
+    assert f"`--plugin {local_plugin}`" in capsys.readouterr().err
+    assert main(["generate", str(run), "--num", "4", "--out", str(tmp_path / "grid.png")]) == 2
+    assert f"`--plugin {local_plugin}`" in capsys.readouterr().err
     plugins.reset_host()
-    assert main(["generate", str(run), "--num", "4", "--out", str(tmp_path / "grid.png")]) == 0
+    assert main(["train", "--plugin", local_plugin, "--resume", str(run), "--kimg", "0.016", "--no-progress"]) == 0
+    assert (run / "marker").read_text() == "16"  # the callback is part of the stored config too
+    assert main(["generate", "--plugin", local_plugin, str(run), "--num", "4", "--out", str(tmp_path / "grid.png")]) == 0
     assert (tmp_path / "grid.png").is_file()
 
 

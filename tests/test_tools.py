@@ -107,6 +107,12 @@ def test_bad_input_is_one_line_and_exit_code_2(capsys, argv, message):
     assert message in one_line_error(capsys, "growth_schedule.py")
 
 
+def test_an_unknown_flag_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit:
+        growth_schedule.main(["--preset", "demo", "--bogus"])
+    assert exit.value.code == 2 and "growth_schedule.py: error: unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
 # -- timelapse.py ----------------------------------------------------------------------------------
 def gif_frames(path: Path) -> list[Image.Image]:
     gif = Image.open(path)

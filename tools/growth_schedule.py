@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     from progan.plugins import host
 
     args, train_flags = parser().parse_known_args(argv)
+    train_args, unknown = build_parser().parse_known_args(["train", *train_flags])
+    if unknown:
+        parser().error(f"unrecognized arguments: {' '.join(unknown)} (neither this tool's nor `progan train`'s)")
     if args.measure and args.img_per_s:
         raise ConfigError("give --measure or --img-per-s, not both")
     if args.budget is not None and not (args.measure or args.img_per_s):
@@ -60,7 +63,6 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"--budget must be a positive number of hours, got {args.budget}")
     if args.measure_steps < 1 or (args.measure_batch is not None and args.measure_batch < 1) or not args.measure_seconds > 0:
         raise ConfigError("--measure-steps and --measure-batch must be at least 1, --measure-seconds positive")
-    train_args = build_parser().parse_args(["train", *train_flags])
     config, _ = resolve_config(train_args)
     plugin_host = host(config.plugins)
     architecture = plugin_host.create("architectures", config.arch.name, dict(config.arch.options))

@@ -74,7 +74,8 @@ def load_reals(data: str | None, path, *, resolution: int, channels: int):
 
 def table(report: dict[str, Any]) -> str:
     """One line per figure, with each metric's run time on its first line."""
-    lines = [f"{report['checkpoint']} at {report['resolution']}px against {report['reals']} reals (seed {report['seed']})",
+    num = report["num"] or "each metric's paper number of"
+    lines = [f"{report['checkpoint']} at {report['resolution']}px: {num} fakes against {report['reals']} reals or a subset (seed {report['seed']})",
              f"{'metric':<10} {'figure':<18} {'value':>12} {'seconds':>9}"]
     for name, result in report["metrics"].items():
         for i, (figure, value) in enumerate(result["figures"].items()):

@@ -41,6 +41,11 @@ def add_parser(sub) -> None:
     train.add_argument("--metrics", metavar="NAMES", help="score G_ema with these metrics during training, e.g. swd or swd,msssim (figures go to log.jsonl)")
     train.add_argument("--metrics-every", type=float, metavar="KIMG", help="kimg between metric evaluations (default 100; also at the end)")
     train.add_argument("--on-nan", choices=("stop", "rollback"), help="on a NaN/Inf loss, gradient or weight: stop (default), or reload the last checkpoint at half the learning rate")
+    perf = train.add_argument_group("performance (docs/performance.md; none changes the algorithm)")
+    perf.add_argument("--amp", choices=("none", "bf16"), help="autocast G and D in bfloat16 (GPU); the gradient penalty and minibatch stddev stay fp32")
+    perf.add_argument("--compile", action="store_true", default=None, help="torch.compile G and D (the gradient-penalty pass stays eager)")
+    perf.add_argument("--tf32", action="store_true", default=None, help="TF32 matmuls and convolutions on CUDA")
+    perf.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None, help="NHWC memory layout (default: on for the CPU and with --amp)")
     train.set_defaults(func=run)
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -73,6 +78,9 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
         flags["metrics"] = [name.strip() for name in args.metrics.split(",") if name.strip()]
     if args.metrics_every is not None:
         flags["metrics_every_kimg"] = args.metrics_every
+    for flag, key in (("amp", "amp"), ("compile", "compile"), ("tf32", "tf32"), ("channels_last", "channels_last")):
+        if getattr(args, flag, None) is not None:
+            flags.setdefault("performance", {})[key] = getattr(args, flag)
     return merge(flags, dotted(args.set))
 
 
@@ -107,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
     from progan.trainer import Trainer, check_batch, require_plugins, tidy_for_resume
 
     config, resume = resolve_config(args)
-    plugin_host = host(config.plugins)
+    # A checkpoint is data: the plugin modules its config names are not imported on resume (that
+    # would run code named by a file); only --plugin / PROGAN_PLUGINS load modules then.
+    plugin_host = host() if resume is not None else host(config.plugins)
     if resume is not None:
         require_plugins(resume, plugin_host)  # names the package of a missing architecture, loss or callback
     if args.dry_run:
@@ -123,24 +133,39 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.threads:
         torch.set_num_threads(args.threads)
+    from progan import distributed
+
+    parallel = distributed.launched()  # torchrun --nproc_per_node=N: one rank of a data-parallel run
+    device = distributed.local_device(args.device) if parallel else pick_device(args.device)
+    if parallel:
+        distributed.init(device)
+    main = not parallel or distributed.rank() == 0
+    say = (lambda *a, **k: print(*a, **k)) if main else (lambda *a, **k: None)
     if resume is not None:
         run_dir = Path(args.out) if args.out else resume.parent.parent
     else:
         run_dir = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-        if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
+        if parallel:
+            run_dir = Path(distributed.broadcast_object(str(run_dir)))  # rank 0's clock names the folder
+        if main and (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
             raise ProganError(f"{run_dir}: already holds a run; continue it with --resume {run_dir} or choose another --out")
     check_writable(run_dir)
-    print(f"progan: preparing data {config.data.source!r} at {config.resolution}px ...", file=sys.stderr)
-    trainer = Trainer(config, run_dir=run_dir, device=pick_device(args.device), host=plugin_host)
+    say(f"progan: preparing data {config.data.source!r} at {config.resolution}px ...", file=sys.stderr)
+    trainer_class = distributed.DistributedTrainer if parallel else Trainer
+    trainer = trainer_class(config, run_dir=run_dir, device=device, host=plugin_host)
+    if parallel:
+        say(f"progan: {distributed.world_size()} processes, {device.split(':')[0]}, each on 1/{distributed.world_size()} of every batch", file=sys.stderr)
     if resume is not None:
         trainer.load(resume)
-        tidy_for_resume(run_dir, trainer.images_shown)  # log lines past the checkpoint are redone; stale .tmp files go
-        print(f"progan: resumed {resume} at {trainer.images_shown / 1000:.1f} kimg", file=sys.stderr)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    from progan.checkpoint import write_atomic
+        if main:
+            tidy_for_resume(run_dir, trainer.images_shown)  # log lines past the checkpoint are redone; stale .tmp files go
+        say(f"progan: resumed {resume} at {trainer.images_shown / 1000:.1f} kimg", file=sys.stderr)
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        from progan.checkpoint import write_atomic
 
-    write_atomic(run_dir / "config.json", (json.dumps(options.to_dict(config), indent=2, sort_keys=True) + "\n").encode())
-    print(f"progan: run folder {run_dir} (log.jsonl, grids/, checkpoints/)", file=sys.stderr)
+        write_atomic(run_dir / "config.json", (json.dumps(options.to_dict(config), indent=2, sort_keys=True) + "\n").encode())
+    say(f"progan: run folder {run_dir} (log.jsonl, grids/, checkpoints/)", file=sys.stderr)
 
     previous = {s: signal.signal(s, lambda signum, _frame: stop(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
 
@@ -149,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
         for s, handler in previous.items():  # a second signal acts at once
             signal.signal(s, handler)
 
-    bar = None if args.no_progress else ProgressBar(trainer)
+    bar = None if args.no_progress or not main else ProgressBar(trainer)
     try:
         result = trainer.run(progress=bar.update if bar else None)
     finally:
@@ -157,6 +182,10 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
+        if parallel:
+            distributed.shutdown()
+    if not main:
+        return 128 + (result.signal or signal.SIGINT) if result.reason == "interrupted" else 0
     if result.reason == "interrupted":
         print(f"progan: stopped at {trainer.images_shown / 1000:.1f} kimg; checkpoint written. Continue with:", file=sys.stderr)
         print(f"  {resume_command(args, run_dir)}", file=sys.stderr)
