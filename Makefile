@@ -3,22 +3,27 @@ PYTHON ?= python3
 VENV ?= .venv
 CONSTRAINTS ?= constraints/cpu.txt
 PLUGINS := plugins/progan-classic plugins/progan-datasets plugins/progan-inception
-EXTRAS ?= test
-PIP := $(VENV)/bin/pip
+PIP = $(VENV)/bin/pip install -q $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 
-.PHONY: setup demo test clean
+.PHONY: demo test clean
 
-setup: $(VENV)/.installed
-
-$(VENV)/.installed: pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS)) $(CONSTRAINTS)
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -q $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e ".[$(EXTRAS)]" $(addprefix -e ,$(PLUGINS))
+
+# the library alone
+$(VENV)/.demo: $(VENV)/bin/python pyproject.toml $(CONSTRAINTS)
+	$(PIP) -e .
 	touch $@
 
-demo: setup
+# plus the first-party plugins and the optional extras, so that their tests run too
+$(VENV)/.test: $(VENV)/bin/python pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS)) $(CONSTRAINTS)
+	$(PIP) -e ".[test,onnx,plot]" $(addprefix -e ,$(PLUGINS))
+	touch $@
+
+demo: $(VENV)/.demo
 	$(VENV)/bin/progan train --preset demo --out runs/demo
 
-test: setup
+test: $(VENV)/.test
 	$(VENV)/bin/python -m pytest tests $(addsuffix /tests,$(PLUGINS))
 
 clean:

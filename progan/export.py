@@ -19,7 +19,7 @@ from progan import __version__, checkpoint
 from progan.errors import CheckpointError, ProganError
 from progan.interfaces import Generator, latents
 from progan.model import ModelSpec, architecture
-from progan.plugins import PluginHost, host as default_host, recorded_modules
+from progan.plugins import PluginHost, host as default_host
 
 GENERATOR_FILE = "model.safetensors"
 ONNX_FILE = "model.onnx"
@@ -105,7 +105,8 @@ def stages(saved: Saved, *, progressive: bool) -> list[int]:
 
 def generator(saved: Saved, *, resolution: int | None = None, host: PluginHost | None = None) -> Generator:
     """The saved generator on the CPU, built at ``resolution`` (default: the trained one) with only the tensors it has."""
-    arch = architecture(saved.spec, host or default_host(recorded_modules(saved.metadata)), path=str(saved.file))
+    # Only modules the user loads (--plugin, PROGAN_PLUGINS) count, never ones a file names: loading must not run code.
+    arch = architecture(saved.spec, host or default_host(), path=str(saved.file))
     available = stages(saved, progressive=arch.progressive)
     resolution = resolution or available[-1]
     if resolution not in available:

@@ -12,7 +12,6 @@ import difflib
 import importlib
 import importlib.metadata
 import inspect
-import json
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -228,11 +227,6 @@ def reset_host() -> None:
     """Forget the process-wide host (tests use this to start clean)."""
     global _HOST
     _HOST = None
-
-
-def recorded_modules(metadata: Mapping[str, str]) -> list[str]:
-    """The local plugin modules (config ``plugins``) of the run that wrote a checkpoint; an export records none."""
-    return list(json.loads(metadata.get("config", "{}")).get("plugins", []))
 
 
 def check_hookimpls(obj: Any, what: str, *, allowed: Iterable[str] = HOOKS) -> None:
