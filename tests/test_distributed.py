@@ -99,9 +99,14 @@ def assert_same_state(path_a: Path, path_b: Path) -> None:
     assert a.keys() == b.keys()
     assert json.loads(meta_a["state"])["images_shown"] == json.loads(meta_b["state"])["images_shown"]
     assert torch.equal(a["rng.trainer"], b["rng.trainer"])  # every rank's generator is the single process's
-    for name in a:
-        if name.startswith(("G.", "D.", "G_ema.", "opt.")) and a[name].is_floating_point():
+    for name in a:  # weights to fp32 tolerance
+        if name.startswith(("G.", "D.", "G_ema.")):
             torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-4, msg=lambda m, n=name: f"{n}: {m}")
+    for name in a:  # Adam's moments hold the last gradients (β1 = 0), which magnify the weights' rounding differences
+        if name.startswith("opt.") and name.endswith(("exp_avg", "exp_avg_sq")):
+            assert (a[name] - b[name]).norm() <= 0.02 * b[name].norm() + 1e-6, name
+        elif name.startswith("opt."):
+            assert torch.equal(a[name], b[name]), name  # step counts
 
 
 def test_two_processes_match_one_process_with_the_same_global_batch(runs):
@@ -129,8 +134,9 @@ def test_only_rank_0_writes_files(runs):
 
 def test_a_stop_request_on_one_rank_stops_every_rank_after_the_same_step(runs):
     seen = [json.loads((runs["root"] / f"stop-{rank}.json").read_text()) for rank in (0, 1)]
-    assert seen[0] == seen[1]  # agreed through the gradient all-reduce
-    assert seen[0][0] is None and seen[0][-1] == 2  # the flag is read one step later, on every rank
+    stopped = [[signal is not None for signal in ranks] for ranks in seen]
+    assert stopped[0] == stopped[1] == [False, True, True]  # agreed in the all-reduce, read one step later, on every rank
+    assert seen[1][1] == 2  # the signalled rank keeps its signal; the others report SIGTERM
 
 
 def test_a_batch_the_processes_do_not_divide_is_refused():
