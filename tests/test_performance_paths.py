@@ -154,6 +154,29 @@ def test_a_channels_last_run_resumes_with_optimizer_state_in_the_parameters_layo
         assert torch.equal(a, b)
 
 
+def test_the_default_layout_follows_the_resolution_and_resumes_bitwise_across_the_switch(tmp_path):
+    # on the CPU: channels-last up to 16×16, NCHW from 32×32 (4 -> 32 here, 2 steps of 8 per phase)
+    data = np.random.default_rng(4).integers(0, 256, (32, 32, 32, 3), dtype=np.uint8)
+    full = make_trainer(data, tmp_path / "full", resolution=32, kimg=0.016)
+    layouts = []
+    for _ in range(14):
+        state = full.step()
+        layouts.append((state.resolution, full.channels_last))
+        assert all(p.is_contiguous(memory_format=torch.channels_last if full.channels_last else torch.contiguous_format)
+                   for p in full.D.parameters() if p.dim() == 4)
+    assert {r: cl for r, cl in layouts} == {4: True, 8: True, 16: True, 32: False}
+    first = make_trainer(data, tmp_path / "first", resolution=32, kimg=0.016)
+    for _ in range(9):  # stop inside the 16×16 stabilisation (channels-last); the resumed run switches at 32
+        first.step()
+    path = first.save(tmp_path / "ckpt.safetensors")
+    second = make_trainer(data, tmp_path / "second", resolution=32, kimg=0.016)
+    second.load(path)
+    for _ in range(5):
+        second.step()
+    for a, b in zip([*full.G.parameters(), *full.D.parameters(), *full.G_ema.parameters()], [*second.G.parameters(), *second.D.parameters(), *second.G_ema.parameters()]):
+        assert torch.equal(a, b)
+
+
 def test_bf16_autocast_trains_on_the_cpu_and_stays_close_to_fp32(tmp_path):
     losses = {}
     for amp in ("none", "bf16"):

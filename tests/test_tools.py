@@ -17,6 +17,7 @@ import growth_schedule  # noqa: E402
 import plot_log  # noqa: E402
 import timelapse  # noqa: E402
 
+FLAGS = ["--resolution", "32", "--stabilise-kimg", "20", "--fade-kimg", "20", "--batch", "16"]  # 4² -> 32², 140 kimg
 TINY_FLAGS = ["--set", "arch.latent_size=16", "--set", "arch.fmap_base=32", "--set", "arch.fmap_max=16", "--batch", "4"]
 
 
@@ -38,7 +39,7 @@ def schedule_rows(capsys, *argv: str) -> list[dict]:
 
 # -- growth_schedule.py ----------------------------------------------------------------------------
 def test_the_table_has_every_phase(capsys):
-    assert growth_schedule.main(["--preset", "demo"]) == 0
+    assert growth_schedule.main(FLAGS) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:4] == ["phase", "stage", "res", "start"]
     assert [line.split()[1:3] for line in lines[1:8]] == [["stabilise", "4"], ["fade-in", "4→8"], ["stabilise", "8"], ["fade-in", "8→16"], ["stabilise", "16"], ["fade-in", "16→32"], ["stabilise", "32"]]
@@ -57,21 +58,21 @@ def test_flags_and_config_files_resolve_as_progan_train_does(capsys, tmp_path):
 
 
 def test_given_throughput_gives_times(capsys):
-    rows = schedule_rows(capsys, "--preset", "demo", "--img-per-s", "4=1000,8=500,16=250,32=100")
+    rows = schedule_rows(capsys, *FLAGS, "--img-per-s", "4=1000,8=500,16=250,32=100")
     assert [r["img_per_s"] for r in rows] == [1000, 500, 500, 250, 250, 100, 100]
     assert rows[-1]["total_s"] == pytest.approx(20_000 * (1 / 1000 + 2 / 500 + 2 / 250 + 2 / 100))
-    assert growth_schedule.main(["--preset", "demo", "--img-per-s", "200"]) == 0
+    assert growth_schedule.main([*FLAGS, "--img-per-s", "200"]) == 0
     out = capsys.readouterr().out
     assert "img/s" in out.splitlines()[0] and out.splitlines()[-1] == "total: 140 kimg, 8,750 steps, about 11.7 min"
 
 
 def test_a_budget_scales_the_phases_to_fit(capsys):
     rates = ["--img-per-s", "4=1000,8=500,16=250,32=100"]
-    assert growth_schedule.main(["--preset", "demo", *rates, "--budget", "0.25"]) == 0
+    assert growth_schedule.main([*FLAGS, *rates, "--budget", "0.25"]) == 0
     proposal = capsys.readouterr().out.splitlines()[-1]
     assert proposal.startswith("fits 0.25 h: --stabilise-kimg ")
     flags = proposal.split(": ", 1)[1].split()
-    rows = schedule_rows(capsys, "--preset", "demo", *rates, *flags)
+    rows = schedule_rows(capsys, *FLAGS, *rates, *flags)
     assert 0.99 * 900 <= rows[-1]["total_s"] <= 900
 
 
@@ -87,7 +88,7 @@ def test_measure_times_real_steps_at_every_resolution(capsys):
 def test_plot_draws_a_png(capsys, tmp_path):
     pytest.importorskip("matplotlib")
     out = tmp_path / "schedule.png"
-    assert growth_schedule.main(["--preset", "demo", "--img-per-s", "300", "--plot", str(out)]) == 0
+    assert growth_schedule.main([*FLAGS, "--img-per-s", "300", "--plot", str(out)]) == 0
     picture = Image.open(out)
     assert picture.format == "PNG" and picture.width > 300
 
@@ -103,13 +104,13 @@ def test_plot_draws_a_png(capsys, tmp_path):
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(capsys, argv, message):
-    assert growth_schedule.main(["--preset", "demo", *argv] if "--preset" not in argv else argv) == 2
+    assert growth_schedule.main([*FLAGS, *argv] if "--preset" not in argv else argv) == 2
     assert message in one_line_error(capsys, "growth_schedule.py")
 
 
 def test_an_unknown_flag_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit:
-        growth_schedule.main(["--preset", "demo", "--bogus"])
+        growth_schedule.main([*FLAGS, "--bogus"])
     assert exit.value.code == 2 and "growth_schedule.py: error: unrecognized arguments: --bogus" in capsys.readouterr().err
 
 
