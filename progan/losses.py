@@ -54,6 +54,16 @@ def gradient_norms(ctx: StepContext, images: torch.Tensor, *, create_graph: bool
     return grad.flatten(1).norm(dim=1), scores
 
 
+class ConfiguredLoss(Loss):
+    """A loss whose options are a frozen dataclass, kept as ``opts`` and saved in checkpoints."""
+
+    def __init__(self, options) -> None:
+        self.opts = options
+
+    def options(self) -> dict:
+        return to_dict(self.opts)
+
+
 @dataclass(frozen=True)
 class WganGpOptions:
     """WGAN-GP + drift, as the paper: L_D = D(f) − D(r) + λ(‖∇‖−γ)²/γ² + ε·D(r)²."""
@@ -66,13 +76,7 @@ class WganGpOptions:
     gp_norm: Literal["full-resolution", "native"] = "full-resolution"
 
 
-class WganGp(Loss):
-    def __init__(self, options: WganGpOptions) -> None:
-        self.opts = options
-
-    def options(self) -> dict:
-        return to_dict(self.opts)
-
+class WganGp(ConfiguredLoss):
     def discriminator_loss(self, ctx: StepContext, reals: torch.Tensor, z: torch.Tensor):
         with torch.no_grad():
             fakes = _fakes(ctx, z)
@@ -99,13 +103,7 @@ class LogisticOptions:
     r1_gamma: float = 0.0  # 0 turns R1 off; StyleGAN uses 10
 
 
-class Logistic(Loss):
-    def __init__(self, options: LogisticOptions) -> None:
-        self.opts = options
-
-    def options(self) -> dict:
-        return to_dict(self.opts)
-
+class Logistic(ConfiguredLoss):
     def discriminator_loss(self, ctx: StepContext, reals: torch.Tensor, z: torch.Tensor):
         with torch.no_grad():
             fakes = _fakes(ctx, z)
