@@ -207,4 +207,4 @@ class DistributedTrainer(Trainer):
     def save(self, path: str | Path | None = None) -> Path:
         if self.rank == 0:
             return super().save(path)
-        return Path(path) if path else self.checkpoint_dir() / f"ckpt-{self.images_shown:09d}.safetensors"
+        return self.checkpoint_path(path)

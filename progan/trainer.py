@@ -421,9 +421,13 @@ class Trainer:
     def checkpoint_dir(self) -> Path:
         return self.run_dir / "checkpoints"
 
+    def checkpoint_path(self, path: str | Path | None = None) -> Path:
+        """``path``, or the default name of a checkpoint at the current images shown."""
+        return Path(path) if path else self.checkpoint_dir() / f"ckpt-{self.images_shown:09d}.safetensors"
+
     def save(self, path: str | Path | None = None) -> Path:
         """Write everything needed to continue bitwise, atomically; keep the last K checkpoints."""
-        path = Path(path) if path else self.checkpoint_dir() / f"ckpt-{self.images_shown:09d}.safetensors"
+        path = self.checkpoint_path(path)
         self._check_weights()  # never write a poisoned checkpoint
         tensors = {
             **checkpoint.module_tensors("G", self.G),

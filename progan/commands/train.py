@@ -78,9 +78,9 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
         flags["metrics"] = [name.strip() for name in args.metrics.split(",") if name.strip()]
     if args.metrics_every is not None:
         flags["metrics_every_kimg"] = args.metrics_every
-    for flag, key in (("amp", "amp"), ("compile", "compile"), ("tf32", "tf32"), ("channels_last", "channels_last")):
-        if getattr(args, flag, None) is not None:
-            flags.setdefault("performance", {})[key] = getattr(args, flag)
+    for key in ("amp", "compile", "tf32", "channels_last"):  # each flag sets the performance key of its name
+        if getattr(args, key, None) is not None:
+            flags.setdefault("performance", {})[key] = getattr(args, key)
     return merge(flags, dotted(args.set))
 
 
