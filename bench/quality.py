@@ -7,16 +7,17 @@ to the real-vs-real floor (two disjoint halves). A finished progan run or peer o
 
 Run from the repository root, e.g.
   .venv/bin/python bench/quality.py --data ../shared/data/twemoji32.npz --threads 1 --peer-out bench/out/peer
-  .venv/bin/python bench/quality.py --data fashion-mnist:/usr/share/datasets/fashion-mnist --threads 2
+  .venv/bin/python bench/quality.py --data fashion-mnist:/usr/share/datasets/fashion-mnist --threads 1 --parallel
 """
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +32,9 @@ SWD_IMAGES = 16384  # the paper's count: larger sets (Fashion-MNIST's 60,000) ar
 FAKE_SEED = 123  # the peer script's --gen-seed default; the latents differ anyway (other generators)
 
 
-def progan_flags(data: str, run_dir: Path, threads: int, seed: int) -> list[str]:
-    """`progan train` arguments with the peer's architecture size, loss and schedule."""
-    sets = ["arch.latent_size=128", "arch.fmap_base=16384", "arch.fmap_max=64", "optim.ema_beta=0.999"]
+def progan_flags(data: str, run_dir: Path, threads: int, seed: int, overrides: list[str]) -> list[str]:
+    """`progan train` arguments with the peer's architecture size, loss and schedule (then ``overrides``, KEY=VALUE)."""
+    sets = ["arch.latent_size=128", "arch.fmap_base=16384", "arch.fmap_max=64", "optim.ema_beta=0.999", *overrides]
     return ["train", "--data", data, "--resolution", "32", "--stabilise-kimg", str(PHASE_KIMG), "--fade-kimg", str(PHASE_KIMG),
             "--batch", "16", "--loss", "wgan-gp", "--seed", str(seed), "--threads", str(threads), "--out", str(run_dir),
             "--no-progress", *[w for s in sets for w in ("--set", s)]]
@@ -62,19 +63,24 @@ def images_shown(run_dir: Path) -> int:
 
 
 def timed(command: list[str], record: Path, **kwargs) -> None:
-    """Run ``command``; write its wall and CPU seconds to ``record`` (CPU time shows what a noisy machine took away)."""
-    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-    subprocess.run(command, check=True, **kwargs)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    """Run ``command``; write its wall and CPU seconds to ``record`` (CPU time shows what a noisy machine took away).
+
+    The CPU seconds are this child's own (``wait4``), so two runs timed side by side do not mix.
+    """
+    start = time.perf_counter()
+    process = subprocess.Popen(command, **kwargs)
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise subprocess.CalledProcessError(os.waitstatus_to_exitcode(status), command)
+    cpu = usage.ru_utime + usage.ru_stime
     record.write_text(json.dumps({"wall_s": round(time.perf_counter() - start, 1), "cpu_s": round(cpu, 1)}))
 
 
-def run_progan(data: str, run_dir: Path, *, threads: int, seed: int) -> dict[str, float]:
+def run_progan(data: str, run_dir: Path, *, threads: int, seed: int, overrides: list[str]) -> dict[str, float]:
     """Train (or finish) the progan run unless done; its wall and CPU seconds, kept beside the run for reuse."""
     record = run_dir / "bench_time.json"
     if images_shown(run_dir) < TOTAL_IMAGES:
-        args = progan_flags(data, run_dir, threads, seed)
+        args = progan_flags(data, run_dir, threads, seed, overrides)
         if (run_dir / "checkpoints").is_dir():  # a killed run continues bitwise; its times then count only this part
             args = ["train", "--resume", str(run_dir), "--threads", str(threads), "--no-progress"]
         timed([sys.executable, "-m", "progan", *args], record)
@@ -140,7 +146,10 @@ def main() -> int:
     parser.add_argument("--peer-out", type=Path, help="the peer script's --out-dir (reused when it holds NAME_fakes.npz; default OUT/peer)")
     parser.add_argument("--no-peer", action="store_true", help="do not run the peer; score progan alone unless the peer's output exists")
     parser.add_argument("--threads", type=int, default=2, help="torch threads for each training run")
+    parser.add_argument("--parallel", action="store_true", help="train both at once (use --threads 1 on 2 cores): same conditions, half the time")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a progan config override for trying trainer settings, e.g. optim.reset_each_phase=false (repeatable)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -149,9 +158,13 @@ def main() -> int:
     run_dir = args.out_dir / f"progan_{name}"
     peer_dir = args.peer_out or args.out_dir / "peer"
     peer_fakes_path = peer_dir / f"{name}_fakes.npz"
-    if not peer_fakes_path.is_file() and not args.no_peer:
-        run_peer(reals, args.data, peer_dir, name, threads=args.threads, seed=args.seed)
-    times = {"progan": run_progan(args.data, run_dir, threads=args.threads, seed=args.seed)}
+    train_peer = not peer_fakes_path.is_file() and not args.no_peer
+    with ThreadPoolExecutor(max_workers=2 if args.parallel else 1) as pool:  # each job waits on its own process
+        peer_job = pool.submit(run_peer, reals, args.data, peer_dir, name, threads=args.threads, seed=args.seed) if train_peer else None
+        progan_job = pool.submit(run_progan, args.data, run_dir, threads=args.threads, seed=args.seed, overrides=args.set)
+        times = {"progan": progan_job.result()}
+        if peer_job:
+            peer_job.result()
 
     from progan.metrics.evaluate import real_subset
     from progan.metrics.swd import swd, swd_floor
@@ -171,7 +184,10 @@ def main() -> int:
     floor = swd_floor(scored, seed=args.seed)
     rows["real/real"] = {k.replace("swd_floor", "swd"): v for k, v in floor.items()}
     print(f"# {name}: {len(scored)} of {len(reals)} reals, {len(scored)} fakes per side, {TOTAL_IMAGES} images shown; SWD×1e3 (paper settings); "
-          f"real/real = two disjoint halves of {len(scored) // 2}; times: training process, wall and CPU seconds")
+          f"real/real = two disjoint halves of {len(scored) // 2}; "
+          f"times: training process, wall and CPU seconds ({args.threads} thread(s) each, {'side by side' if args.parallel else 'one after the other'})")
+    if args.set:
+        print(f"# progan with {' '.join(args.set)}")
     print(table(rows, times))
     if "pro-gan-pth" in rows:
         ratio = rows["progan"]["swd_avg"] / rows["pro-gan-pth"]["swd_avg"]
@@ -179,7 +195,7 @@ def main() -> int:
     print(f"# grids: {args.out_dir}/{name}_*_fakes_grid.png")
     if args.json:
         args.json.write_text(json.dumps({"name": name, "reals": len(reals), "scored": len(scored), "images_shown": TOTAL_IMAGES, "swd_x1e3": rows, "times": times,
-                                         "threads": args.threads, "progan_run": str(run_dir), "peer_out": str(peer_dir)}, indent=1))
+                                         "threads": args.threads, "parallel": args.parallel, "progan_overrides": args.set, "progan_run": str(run_dir), "peer_out": str(peer_dir)}, indent=1))
     return 0
 
 

@@ -19,7 +19,9 @@ torch.utils.flop_counter, the peer's convention) per second over that peak.
 
 The machine is shared: before each measurement the script waits (at most ``--idle-wait`` s) for
 other processes to go quiet, records their CPU use during the measurement ("foreign cores"),
-retries a disturbed measurement, and alternates which implementation runs first.
+retries a disturbed measurement, and measures each cell in ``--rounds`` rounds in mirrored order
+(ours, peer, peer, ours): the speed of these machines drifts by up to 30% within minutes, and a
+drift then weighs on both sides alike.  A cell's figure is the mean step time over its rounds.
 
   .venv/bin/python bench/throughput.py                   # the full table (about 20-30 minutes)
   .venv/bin/python bench/throughput.py --resolutions 4 8 --steps 10 --json
@@ -241,7 +243,6 @@ def measure_peer(args, res, alpha, tmp: Path) -> dict:
         raise SystemExit(f"peer at {res}px alpha {alpha} failed ({code}):\n{tail}")
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     row = next(r for r in rows if r.get("kind") == "step")
-    row["img_per_s_median"] = args.batch / (row["ms_per_step_median"] / 1e3)
     row["rss_mib"] = rss
     return row
 
@@ -257,6 +258,36 @@ def ensure_peer_venv(args) -> None:
     log(f"# creating the peer environment {args.peer_venv} (once) ...")
     script = Path(args.shared) / "bench" / "setup_peer_venv.sh"
     subprocess.run(["bash", str(script), str(args.peer_venv)], check=True, stdout=subprocess.DEVNULL)
+
+
+def measure_quietly(args, impl: str, res: int, alpha: float, tmp: Path, idle) -> dict:
+    """One measurement of ``impl``, retried (up to ``--retries``) while other processes disturb it; the least disturbed."""
+    attempts = []
+    for _ in range(1 + args.retries):
+        load_before = idle()
+        t0 = time.perf_counter()
+        r = measure_ours(args, res, alpha, tmp) if impl == "ours" else measure_peer(args, res, alpha, tmp)
+        r["wall_s"], r["load_before"] = time.perf_counter() - t0, load_before
+        r["img_per_s"] = args.batch / (r["ms_per_step_median"] / 1e3)
+        attempts.append(r)
+        log(f"#   {impl:4s} {res:3d}px alpha {alpha:.1f}: {r['img_per_s']:8.2f} img/s, foreign load {r['foreign_cores']:.2f} cores, "
+            f"{r['rss_mib']:.0f} MiB, {r['wall_s']:.0f} s")
+        if r["foreign_cores"] <= args.max_foreign:
+            break
+    best = min(attempts, key=lambda a: a["foreign_cores"])
+    best["attempts"] = [dict(ms_per_step_median=a["ms_per_step_median"], foreign_cores=a["foreign_cores"]) for a in attempts]
+    return best
+
+
+def combine(rounds: list[dict], batch: int) -> dict:
+    """One implementation's rounds as one row: the last round's details, with the step time the mean over rounds."""
+    row = dict(rounds[-1])
+    row["ms_per_step_median"] = statistics.mean(r["ms_per_step_median"] for r in rounds)
+    row["img_per_s"] = batch / (row["ms_per_step_median"] / 1e3)
+    row["rss_mib"] = max(r["rss_mib"] for r in rounds)
+    row["foreign_cores"] = max(r["foreign_cores"] for r in rounds)
+    row["rounds"] = [dict(img_per_s=r["img_per_s"], ms_per_step_median=r["ms_per_step_median"], foreign_cores=r["foreign_cores"]) for r in rounds]
+    return row
 
 
 def main() -> None:
@@ -278,6 +309,7 @@ def main() -> None:
     p.add_argument("--idle-wait", type=float, default=20.0, help="wait at most this many s for other processes to go quiet")
     p.add_argument("--max-foreign", type=float, default=0.3, help="retry a measurement disturbed by more foreign load (cores)")
     p.add_argument("--retries", type=int, default=1)
+    p.add_argument("--rounds", type=int, default=2, help="measurements per implementation and cell, in mirrored order (ABBA)")
     p.add_argument("--performance", default=None, help="JSON of [performance] config keys for ours, e.g. '{\"channels_last\": true}'")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout instead of the table")
     p.add_argument("--json-out", default=None, help="also write that JSON document to this file")
@@ -329,26 +361,15 @@ def main() -> None:
         for alpha in (args.alphas if res > 4 else [1.0]):
             if res == 4 and rows and rows[-1]["res"] == 4:
                 continue
-            impls = ["ours"] if args.no_peer else (["peer", "ours"] if order_flip else ["ours", "peer"])
+            # rounds in mirrored order (ours, peer | peer, ours | ...): a slow drift of the machine's
+            # speed, which on these shared machines reaches 30% within minutes, then weighs on both sides alike
+            pair = ["ours"] if args.no_peer else (["peer", "ours"] if order_flip else ["ours", "peer"])
             order_flip = not order_flip
-            got = {}
-            for impl in impls:
-                attempts = []
-                for _ in range(1 + args.retries):
-                    load_before = idle()
-                    t0 = time.perf_counter()
-                    r = measure_ours(args, res, alpha, tmp) if impl == "ours" else measure_peer(args, res, alpha, tmp)
-                    r["wall_s"], r["load_before"] = time.perf_counter() - t0, load_before
-                    attempts.append(r)
-                    ips = r["img_per_s"] if impl == "ours" else r["img_per_s_median"]
-                    log(f"#   {impl:4s} {res:3d}px alpha {alpha:.1f}: {ips:8.2f} img/s, foreign load {r['foreign_cores']:.2f} cores, "
-                        f"{r['rss_mib']:.0f} MiB, {r['wall_s']:.0f} s")
-                    if r["foreign_cores"] <= args.max_foreign:
-                        break
-                best = min(attempts, key=lambda a: a["foreign_cores"])
-                best["attempts"] = [dict(ms_per_step_median=a["ms_per_step_median"], foreign_cores=a["foreign_cores"]) for a in attempts]
-                got[impl] = best
-            rows.append(dict(res=res, alpha=alpha, **got))
+            got: dict[str, list[dict]] = {impl: [] for impl in pair}
+            for round_index in range(args.rounds):
+                for impl in (pair if round_index % 2 == 0 else pair[::-1]):
+                    got[impl].append(measure_quietly(args, impl, res, alpha, tmp, idle))
+            rows.append(dict(res=res, alpha=alpha, **{impl: combine(rounds, args.batch) for impl, rounds in got.items()}))
     peaks.append(ref_conv())
     peak = max(pk["gflops_median"] for pk in peaks)
 
@@ -358,16 +379,16 @@ def main() -> None:
         entry = dict(
             res=row["res"], alpha=row["alpha"],
             ours_img_s=ours["img_per_s"], ours_ms=ours["ms_per_step_median"], ours_gflop=ours["counted_gflop_per_step"],
-            ours_peak_frac=ours["achieved_gflops_counted"] / peak, ours_rss_mib=ours["rss_mib"], ours_foreign=ours["foreign_cores"],
+            ours_peak_frac=ours["counted_gflop_per_step"] / (ours["ms_per_step_median"] / 1e3) / peak, ours_rss_mib=ours["rss_mib"], ours_foreign=ours["foreign_cores"],
             data_frac=ours["data_fraction"], grid_frac=ours["grid_ms"] / 1e3 / ours["tick_train_s"],
             tick_frac=ours["tick_ms"] / 1e3 / ours["tick_train_s"],
         )
         if peer_row:
             entry.update(
-                peer_img_s=peer_row["img_per_s_median"], peer_ms=peer_row["ms_per_step_median"], peer_gflop=peer_row["counted_gflop_per_step"],
+                peer_img_s=peer_row["img_per_s"], peer_ms=peer_row["ms_per_step_median"], peer_gflop=peer_row["counted_gflop_per_step"],
                 peer_peak_frac=peer_row["counted_gflop_per_step"] / (peer_row["ms_per_step_median"] / 1e3) / peak,
                 peer_rss_mib=peer_row["rss_mib"], peer_foreign=peer_row["foreign_cores"],
-                ratio=ours["img_per_s"] / peer_row["img_per_s_median"],
+                ratio=ours["img_per_s"] / peer_row["img_per_s"],
             )
         table.append(entry)
 

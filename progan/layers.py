@@ -111,20 +111,35 @@ class MinibatchStd(nn.Module):
     def forward(self, x: torch.Tensor, parts: int = 1) -> torch.Tensor:
         """``parts`` > 1: ``x`` is that many equal sub-batches stacked (reals then fakes, say); each is
         grouped on its own, exactly as if it were passed alone, so no group mixes two of them."""
-        n, c, h, w = x.shape
+        n, _, h, w = x.shape
+        layout = memory_format(x)
         b = n // parts  # the sub-batch
         g = mbstd_group_size(b, self.group_size)
         m = b // g
-        y = x.float().reshape(parts, g, m, c, h, w)  # group m of a part holds its samples m, m+M, ...
+        # the statistics of an NHWC x are taken on its [N, H, W, C] view, contiguous like x itself, so
+        # that their gradient comes back in x's layout (the mean over C, H, W does not mind the order)
+        v = x.permute(0, 2, 3, 1) if layout == torch.channels_last else x
+        y = v.float().reshape(parts, g, m, *v.shape[1:])  # [parts, G, M, ...]: group m of a part holds its samples m, m+M, ...
         # the biased variance written out: Tensor.var over a short leading dim is ~40x slower on CPU
         y = y - y.mean(dim=1, keepdim=True)
-        y = (y.square().mean(dim=1) + self.eps).sqrt()  # [parts, M, C, H, W]
+        y = (y.square().mean(dim=1) + self.eps).sqrt()  # [parts, M, ...]
         y = y.mean(dim=(2, 3, 4)).to(x.dtype)  # [parts, M]
         y = y.unsqueeze(1).expand(parts, g, m).reshape(n, 1, 1, 1).expand(n, 1, h, w)  # sample i gets y[i % M] of its part
-        return torch.cat([x, y], dim=1)
+        # materialised in x's layout, so that the concatenation (and every op after it) keeps that layout
+        return torch.cat([x, y.contiguous(memory_format=layout)], dim=1)
 
     def extra_repr(self) -> str:
         return f"group_size={self.group_size}"
+
+
+def memory_format(x: torch.Tensor) -> torch.memory_format:
+    """``torch.channels_last`` for an NHWC tensor, else ``torch.contiguous_format``.
+
+    Elementwise ops and convolutions whose operands differ in layout take slow paths on the CPU
+    (10x for a small leaky-ReLU backward), so layers that build a tensor match the layout around them.
+    """
+    nhwc = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+    return torch.channels_last if nhwc else torch.contiguous_format
 
 
 def upsample2x(x: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from progan.interfaces import Discriminator, Generator
-from progan.layers import SQRT2, EqualizedConv2d, EqualizedLinear, MinibatchStd, PixelNorm, downsample2x, is_fading, lrelu_, upsample2x
+from progan.layers import SQRT2, EqualizedConv2d, EqualizedLinear, MinibatchStd, PixelNorm, downsample2x, is_fading, lrelu_, memory_format, upsample2x
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ class _GBase(nn.Module):
         if self.normalize_latents:
             z = self.norm(z)
         x = self.dense(z).reshape(-1, self.channels, 4, 4)  # [N, C, 4, 4]
+        x = x.contiguous(memory_format=memory_format(self.conv.weight))  # the layout of the network (see memory_format)
         x = self.norm(lrelu_(x + self.bias.reshape(1, -1, 1, 1)))
         return self.norm(lrelu_(self.conv(x)))
 
@@ -118,8 +119,8 @@ class _DHead(nn.Module):
         self.dense1 = EqualizedLinear(hidden, 1, gain=1.0)
 
     def forward(self, x: torch.Tensor, parts: int = 1) -> torch.Tensor:
-        x = lrelu_(self.conv(self.mbstd(x, parts)))
-        x = lrelu_(self.dense0(x.flatten(1)))  # [N, C*16]
+        x = lrelu_(self.conv(self.mbstd(x, parts)).flatten(1))  # [N, C*16]; the LReLU after the flatten's copy, in its layout
+        x = lrelu_(self.dense0(x))
         return self.dense1(x).squeeze(1)
 
 

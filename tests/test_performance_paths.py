@@ -137,6 +137,26 @@ def test_channels_last_trains_like_the_default_layout(tmp_path):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
 
+def test_channels_last_layers_hand_on_that_layout():
+    # a layer that hands its neighbours another layout sends the CPU down slow mixed-layout paths
+    G, D = nets(resolution=8, dtype=torch.float32)
+    nhwc = torch.channels_last
+    G.to(memory_format=nhwc), D.to(memory_format=nhwc)
+    seen = []
+
+    def record(module, inputs, output):
+        if output.dim() == 4:  # not the pixel norm of the latents
+            seen.append((type(module).__name__, output.is_contiguous(memory_format=nhwc)))
+
+    for module in [G.blocks[0].norm, D.head.conv, D.head.mbstd]:
+        module.register_forward_hook(record)
+    D(torch.randn(8, 3, 8, 8).contiguous(memory_format=nhwc), 0.5)
+    G(torch.randn(8, 16), 8, 0.5)
+    assert len(seen) == 4 and all(ok for _, ok in seen), seen
+    x = torch.randn(8, 5, 4, 4)
+    torch.testing.assert_close(MinibatchStd(group_size=4)(x.contiguous(memory_format=nhwc)), MinibatchStd(group_size=4)(x))
+
+
 def test_a_channels_last_run_resumes_with_optimizer_state_in_the_parameters_layout(tmp_path):
     # the fused Adam kernel pairs elements by memory position: loaded moments must take the weights' layout
     first = make_trainer(DATA, tmp_path / "a", kimg=0.024, performance={"channels_last": True})
