@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from progan.interfaces import Loss, StepContext
+from progan.layers import penalty_pass
 from progan.options import to_dict
 from progan.performance import eager, full_precision
 
@@ -48,7 +49,7 @@ def gradient_norms(ctx: StepContext, images: torch.Tensor, *, create_graph: bool
     do not support, and a 16-bit input gradient would be too coarse for the penalty.
     """
     images = images.detach().requires_grad_(True)
-    with torch.autocast(images.device.type, enabled=False):
+    with torch.autocast(images.device.type, enabled=False), penalty_pass():
         scores = eager(ctx.discriminator)(images, ctx.alpha)
         (grad,) = torch.autograd.grad(scores.sum(), images, create_graph=create_graph)
     return grad.flatten(1).norm(dim=1), scores

@@ -1,6 +1,7 @@
 """The paper's layers checked against direct computations (equalized LR, pixel norm, minibatch stddev, resampling)."""
 from __future__ import annotations
 
+import contextlib
 import math
 
 import pytest
@@ -8,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from core_helpers import nearest_up
-from progan.layers import EqualizedConv2d, EqualizedLinear, MinibatchStd, PixelNorm, downsample2x, mbstd_group_size, upsample2x
+from progan import layers
+from progan.layers import EqualizedConv2d, EqualizedLinear, MinibatchStd, PixelNorm, downsample2x, mbstd_group_size, penalty_pass, upsample2x
 
 
 # -- equalized learning rate ---------------------------------------------------------------------------
@@ -170,3 +172,47 @@ def test_downsample_is_the_2x2_box_average():
     assert y.shape == (2, 3, 4, 4)
     torch.testing.assert_close(y, (x[:, :, 0::2, 0::2] + x[:, :, 0::2, 1::2] + x[:, :, 1::2, 0::2] + x[:, :, 1::2, 1::2]) / 4)
     torch.testing.assert_close(downsample2x(upsample2x(x)), x)  # averaging a replicated block gives it back
+
+
+# -- the gradient-penalty pass ------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _counting(function, calls: list):
+    """Records the calls of ``function.apply`` (a torch.autograd.Function) while active."""
+    original = function.apply
+    function.apply = lambda *args: calls.append(args) or original(*args)
+    try:
+        yield
+    finally:
+        function.apply = original
+
+
+def _penalty_gradients(conv: EqualizedConv2d, x: torch.Tensor, *, in_penalty_pass: bool) -> list[torch.Tensor]:
+    """Gradients of a WGAN-GP-like loss, (‖∇ₓ s‖ − 1)² + mean(s), for s = Σ lrelu(conv(conv(x)))."""
+    x = x.detach().requires_grad_(True)
+    conv.zero_grad(set_to_none=True)
+    calls = []
+    with penalty_pass() if in_penalty_pass else contextlib.nullcontext(), _counting(layers._PenaltyConv2d, calls):
+        scores = F.leaky_relu(conv(F.leaky_relu(conv(x), 0.2)), 0.2).flatten(1).sum(1)
+        (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
+    assert len(calls) == (2 if in_penalty_pass else 0)  # the rewrite is in use where it should be
+    assert conv.weight.grad is None  # the first pass asks for the input gradient alone
+    ((grad.flatten(1).norm(dim=1) - 1).square().mean() + scores.mean()).backward()
+    return [x.grad, conv.weight.grad, conv.bias.grad]
+
+
+@pytest.mark.parametrize("batch, channels, channels_last", [(4, 6, False), (4, 6, True), (1, 32, False)])
+def test_the_penalty_pass_conv_gives_the_native_convs_gradients(batch, channels, channels_last):
+    torch.manual_seed(0)
+    conv = EqualizedConv2d(channels, channels, 3)  # 1 × 16² < 32 · 9: the output-scaled branch
+    with torch.no_grad():
+        conv.bias.normal_()
+    size = layers.PENALTY_CONV_MIN_SIZE  # the smallest input the rewrite applies to
+    x = torch.randn(batch, channels, size, size)
+    if channels_last:
+        conv, x = conv.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    native = _penalty_gradients(conv, x, in_penalty_pass=False)
+    rewritten = _penalty_gradients(conv, x, in_penalty_pass=True)
+    for a, b in zip(native, rewritten):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
