@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import random
 import time
 import warnings
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 
 from progan import __version__, checkpoint, images, performance
-from progan.config import TrainConfig, to_dict
+from progan.config import OptimConfig, TrainConfig, to_dict
 from progan.data import IndexStream, Pyramid, prepare
 from progan.errors import CheckpointError, ConfigError, DataError, NonFiniteError, TrainingError
 from progan.evaluation import MetricMonitor
@@ -207,6 +208,7 @@ class Trainer:
             for group in opt.param_groups:
                 group["lr"] = lr
         self.phase_index = phase.index
+        self.ema_beta = ema_beta_for(self.config.optim, phase)
         self._ema_refresh()
 
     def _optimizer(self, net: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -293,7 +295,7 @@ class Trainer:
                 self._ema_idle = [pair for pair in self._ema_idle if pair[1].grad is None]
                 self._ema_pairs[0].extend(e for e, _ in joined)
                 self._ema_pairs[1].extend(p for _, p in joined)
-        torch._foreach_lerp_(*self._ema_pairs, 1.0 - self.config.optim.ema_beta)
+        torch._foreach_lerp_(*self._ema_pairs, 1.0 - self.ema_beta)
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
             b_ema.copy_(b)
 
@@ -502,6 +504,8 @@ class Trainer:
         self.images_shown, self.elapsed_s = int(state["images_shown"]), float(state["elapsed_s"])
         self._tick_elapsed = self.elapsed_s
         self.phase_index = int(state["phase_index"])
+        if self.phase_index >= 0:
+            self.ema_beta = ema_beta_for(self.config.optim, self.schedule.phases[self.phase_index])
         self.lr_scale, self.rollbacks = float(state.get("lr_scale", 1.0)), int(state.get("rollbacks", 0))
         self.monitor.best = state.get("best_metric")
         if self.phase_index >= 0:
@@ -513,6 +517,17 @@ class Trainer:
         self._set_layout(self.schedule.phases[self.phase_index].resolution if self.phase_index >= 0 else self.schedule.at(self.images_shown).resolution)
         self.rng.set_state(tensors["rng.trainer"])
         checkpoint.set_rng_state(tensors, state["rng"])
+
+
+def ema_beta_for(optim: OptimConfig, phase: Phase) -> float:
+    """G_ema's per-step β in ``phase``: ``optim.ema_beta``, lowered so that its half-life is at most
+    ``optim.ema_phase_fraction`` of the phase's images."""
+    beta, fraction = optim.ema_beta, optim.ema_phase_fraction
+    if beta == 0 or fraction == 0:
+        return beta
+    cap = fraction * (phase.end_img - phase.start_img)  # images
+    half_life = phase.batch_size * math.log(0.5) / math.log(beta)  # images after which a weight counts half
+    return beta if half_life <= cap else 0.5 ** (phase.batch_size / cap)
 
 
 def _match_state_layout(optimizer: torch.optim.Optimizer) -> None:

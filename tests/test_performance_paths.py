@@ -120,7 +120,7 @@ def test_the_ema_that_skips_untrained_blocks_equals_a_full_ema_bitwise(tmp_path)
     reference = [p.detach().clone() for p in trainer.G_ema.parameters()]
     for _ in range(8):  # 4×4, then into the fade to 8×8: the block 8×8 joins the average mid-run
         trainer.step()
-        torch._foreach_lerp_(reference, [p.detach() for p in trainer.G.parameters()], 0.1)
+        torch._foreach_lerp_(reference, [p.detach() for p in trainer.G.parameters()], 1.0 - trainer.ema_beta)  # β of the phase
     assert len(trainer._ema_idle) > 0  # the 16×16 block was really skipped
     for a, b in zip(trainer.G_ema.parameters(), reference):
         assert torch.equal(a, b)

@@ -34,7 +34,7 @@ NESTED = {
     "data": ["source", "channels", "mirror", "strict"],
     "schedule": ["start_resolution", "stabilise_kimg", "fade_kimg", "total_kimg", "batch_size", "batch_by_resolution", "g_lr", "d_lr",
                  "g_lr_by_resolution", "d_lr_by_resolution"],
-    "optim": ["name", "betas", "eps", "rmsprop_alpha", "reset_each_phase", "clip_grad_norm", "ema_beta"],
+    "optim": ["name", "betas", "eps", "rmsprop_alpha", "reset_each_phase", "clip_grad_norm", "ema_beta", "ema_phase_fraction"],
     "arch": ["name", "options", "latent_size", "fmap_max"],
     "loss": ["name", "options", "gp_lambda"],
 }

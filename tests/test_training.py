@@ -12,7 +12,9 @@ from torch import nn
 from core_helpers import box_down, make_trainer, nearest_up
 from progan.interfaces import Discriminator, Generator, StepContext
 from progan.losses import Logistic, LogisticOptions, WganGp, WganGpOptions
-from progan.schedule import State
+from progan.config import OptimConfig
+from progan.schedule import Schedule, ScheduleConfig, State
+from progan.trainer import ema_beta_for
 
 # -- losses on networks whose gradients are known in closed form -------------------------------------------
 
@@ -187,7 +189,7 @@ def test_mirror_flips_some_samples_horizontally_and_only_that(tiny_images, tmp_p
 
 
 def test_one_step_updates_g_ema_as_an_exponential_average_of_g(tiny_images, tmp_path):
-    trainer = make_trainer(tiny_images, tmp_path, optim={"ema_beta": 0.9})
+    trainer = make_trainer(tiny_images, tmp_path, optim={"ema_beta": 0.9, "ema_phase_fraction": 0.0})
     before = {k: v.clone() for k, v in trainer.G_ema.state_dict().items()}
     assert all(torch.equal(before[k], v) for k, v in trainer.G.state_dict().items())  # G_ema starts as a copy of G
     trainer.step()
@@ -197,6 +199,31 @@ def test_one_step_updates_g_ema_as_an_exponential_average_of_g(tiny_images, tmp_
         torch.testing.assert_close(value, 0.9 * before[name] + 0.1 * after_g[name], rtol=1e-6, atol=1e-7)
         changed += not torch.equal(value, before[name])
     assert changed > 0
+
+
+def test_g_ema_half_life_is_capped_by_the_phase_length():
+    paper = Schedule(ScheduleConfig(), target_resolution=1024).phases[0]  # 800k images, batch 16
+    assert ema_beta_for(OptimConfig(), paper) == 0.999  # a half-life of 11k images: far inside 5% of 800k
+    short = Schedule(ScheduleConfig(stabilise_kimg=20, fade_kimg=20), target_resolution=32).phases[0]
+    beta = ema_beta_for(OptimConfig(), short)
+    assert beta < 0.999
+    assert beta ** (1000 / 16) == pytest.approx(0.5)  # half-life = 5% of the 20k-image phase
+    assert ema_beta_for(OptimConfig(ema_phase_fraction=0.0), short) == 0.999
+    assert ema_beta_for(OptimConfig(ema_beta=0.0), short) == 0.0
+
+
+def test_g_ema_uses_the_capped_beta_of_its_phase_and_keeps_it_on_resume(tiny_images, tmp_path):
+    trainer = make_trainer(tiny_images, tmp_path, kimg=0.024, optim={"ema_beta": 0.99})
+    before = {k: v.clone() for k, v in trainer.G_ema.state_dict().items()}
+    trainer.step()
+    beta = ema_beta_for(trainer.config.optim, trainer.schedule.phases[0])
+    assert beta < 0.99
+    for name, value in trainer.G_ema.state_dict().items():
+        torch.testing.assert_close(value, beta * before[name] + (1 - beta) * trainer.G.state_dict()[name], rtol=1e-6, atol=1e-7)
+    path = trainer.save()
+    resumed = make_trainer(tiny_images, tmp_path / "again", kimg=0.024, optim={"ema_beta": 0.99})
+    resumed.load(path)
+    assert resumed.ema_beta == trainer.ema_beta == beta
 
 
 def test_adam_uses_the_papers_settings_and_restarts_at_every_phase(tiny_images, tmp_path):
