@@ -568,7 +568,11 @@ def config_of(path: str | Path) -> TrainConfig:
     metadata = checkpoint.read_metadata(path)
     if metadata.get("format") != checkpoint.CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a progan training checkpoint (format is {metadata.get('format')!r}); --resume takes a run folder or its checkpoints/ckpt-*.safetensors")
-    return from_dict(checkpoint.json_field(metadata, "config", path))
+    stored = checkpoint.json_field(metadata, "config", path)
+    optim = stored.setdefault("optim", {})
+    if isinstance(optim, dict):
+        optim.setdefault("ema_phase_fraction", 0.0)  # written before the cap existed: resume with the β it trained with
+    return from_dict(stored)
 
 
 def truncate_log(run_dir: str | Path, images_shown: int) -> None:

@@ -158,3 +158,21 @@ def test_a_different_seed_gives_a_different_run(uninterrupted, resume_data, tmp_
     other = make_trainer(resume_data, tmp_path, config=tiny_config(resolution=8, kimg=0.04, tick_kimg=0.016, checkpoint_kimg=0.1, seed=5, data={"mirror": True}))
     other.run()
     assert not torch.equal(other.G.to_rgb[1].weight, uninterrupted.G.to_rgb[1].weight)
+
+
+def test_a_checkpoint_from_before_the_ema_cap_resumes_with_its_constant_beta(tiny_images, tmp_path):
+    import json
+
+    from progan.trainer import config_of
+
+    trainer = make_trainer(tiny_images, tmp_path / "run", kimg=0.024)
+    trainer.step()
+    path = trainer.save()
+    tensors, metadata = checkpoint.read(path)
+    stored = json.loads(metadata["config"])
+    assert stored["optim"]["ema_phase_fraction"] == 0.05  # what this version writes, and keeps on resume
+    assert config_of(path).optim.ema_phase_fraction == 0.05
+    del stored["optim"]["ema_phase_fraction"]  # as an older progan wrote it
+    old = tmp_path / "old.safetensors"
+    checkpoint.save(old, tensors, {**metadata, "config": json.dumps(stored, sort_keys=True)})
+    assert config_of(old).optim.ema_phase_fraction == 0.0
