@@ -57,11 +57,9 @@ def sweep_trainer_class():
 
         def _enter_phase(self, phase) -> None:
             super()._enter_phase(phase)
-            with torch.no_grad():
-                for rule, average in self.averages.items():
-                    if rule.startswith("restart:"):
-                        for a, p in zip(average.parameters(), self.G.parameters()):
-                            a.copy_(p)
+            for rule, average in self.averages.items():
+                if rule.startswith("restart:"):
+                    average.load_state_dict(self.G.state_dict())
 
         @torch.no_grad()
         def _update_ema(self) -> None:
@@ -122,7 +120,7 @@ def main() -> int:
     rows = {}
     for label, generator in generators.items():
         fakes = fakes_of(generator, len(scored))
-        save_grid(args.out_dir / f"{name}_{label.split(' ')[0].replace(':', '-')}_grid.png", fakes)
+        save_grid(args.out_dir / f"{name}_{label.replace(':', '-')}_grid.png", fakes)
         rows[label] = swd(scored, fakes, seed=args.seed)
     baseline = next(iter(rows.values()))["swd_avg"]
     print(f"# {name}: one progan run ({trainer.images_shown} images, {args.threads} thread(s), {wall:.0f} s{f', from {args.resume}' if args.resume else ''}); "

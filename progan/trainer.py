@@ -208,7 +208,6 @@ class Trainer:
             for group in opt.param_groups:
                 group["lr"] = lr
         self.phase_index = phase.index
-        self.ema_beta = ema_beta_for(self.config.optim, phase)
         self._ema_refresh()
 
     def _optimizer(self, net: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -286,6 +285,11 @@ class Trainer:
         with open(self.run_dir / "log.jsonl", "a") as log:
             log.write(json.dumps(record) + "\n")
         warnings.warn(f"{error}; rolled back to {path.name} ({self.images_shown} images) with learning rate x{scale:g} (rollback {rollbacks} of at most {self.config.max_rollbacks})", stacklevel=2)
+
+    @property
+    def ema_beta(self) -> float:
+        """G_ema's per-step β in the current phase (:func:`ema_beta_for`)."""
+        return ema_beta_for(self.config.optim, self.schedule.phases[self.phase_index])
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -504,8 +508,6 @@ class Trainer:
         self.images_shown, self.elapsed_s = int(state["images_shown"]), float(state["elapsed_s"])
         self._tick_elapsed = self.elapsed_s
         self.phase_index = int(state["phase_index"])
-        if self.phase_index >= 0:
-            self.ema_beta = ema_beta_for(self.config.optim, self.schedule.phases[self.phase_index])
         self.lr_scale, self.rollbacks = float(state.get("lr_scale", 1.0)), int(state.get("rollbacks", 0))
         self.monitor.best = state.get("best_metric")
         if self.phase_index >= 0:
