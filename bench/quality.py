@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from peer_env import ensure_peer_python
+
 ROOT = Path(__file__).resolve().parent.parent
 PEER_SCRIPT = ROOT.parent / "shared" / "bench" / "peer_quality_pro_gan_pth.py"
-PEER_PYTHON = ROOT / "bench" / ".peer-venv" / "bin" / "python"
 PHASE_KIMG = 20  # per stabilise and per fade phase, as the peer script's default 20,000 images
 TOTAL_IMAGES = 7 * PHASE_KIMG * 1000  # 4 stable, then fade + stable at 8, 16, 32
 SWD_IMAGES = 16384  # the paper's count: larger sets (Fashion-MNIST's 60,000) are scored on a seeded subset
@@ -99,14 +100,14 @@ def progan_fakes(run_dir: Path, count: int) -> np.ndarray:
     return np.concatenate(list(generate_uint8(generator, count, seed=FAKE_SEED, batch_size=256, resolution=32)))
 
 
-def run_peer(reals: np.ndarray, data: str, peer_dir: Path, name: str, *, threads: int, seed: int) -> None:
+def run_peer(python: Path, reals: np.ndarray, data: str, peer_dir: Path, name: str, *, threads: int, seed: int) -> None:
     """Train pro-gan-pth with the peer script; data that is not an .npz is first written as a padded 32×32 .npz."""
     peer_dir.mkdir(parents=True, exist_ok=True)
     npz = Path(data)
     if npz.suffix != ".npz":  # e.g. Fashion-MNIST: the plugin pads 28×28 to 32×32 with zeros, as the peer would
         npz = peer_dir / f"{name}_input.npz"
         np.savez(npz, images=reals)
-    command = [str(PEER_PYTHON), str(PEER_SCRIPT), "--data", str(npz), "--name", name, "--out-dir", str(peer_dir),
+    command = [str(python), str(PEER_SCRIPT), "--data", str(npz), "--name", name, "--out-dir", str(peer_dir),
                "--threads", str(threads), "--seed", str(seed)]
     with open(peer_dir / f"{name}.log", "w") as log:
         timed(command, peer_dir / f"{name}_bench_time.json", stdout=log, stderr=subprocess.STDOUT)
@@ -159,8 +160,9 @@ def main() -> int:
     peer_dir = args.peer_out or args.out_dir / "peer"
     peer_fakes_path = peer_dir / f"{name}_fakes.npz"
     train_peer = not peer_fakes_path.is_file() and not args.no_peer
+    peer_python = ensure_peer_python() if train_peer else None  # before any training: a failed set-up stops at once
     with ThreadPoolExecutor(max_workers=2 if args.parallel else 1) as pool:  # each job waits on its own process
-        peer_job = pool.submit(run_peer, reals, args.data, peer_dir, name, threads=args.threads, seed=args.seed) if train_peer else None
+        peer_job = pool.submit(run_peer, peer_python, reals, args.data, peer_dir, name, threads=args.threads, seed=args.seed) if train_peer else None
         progan_job = pool.submit(run_progan, args.data, run_dir, threads=args.threads, seed=args.seed, overrides=args.set)
         times = {"progan": progan_job.result()}
         if peer_job:

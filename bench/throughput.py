@@ -42,7 +42,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from peer_env import DEFAULT_SHARED, DEFAULT_VENV, ensure_peer_python
 
 
 def log(*parts) -> None:
@@ -251,15 +251,6 @@ def steps_for(args, res: int) -> int:
     return args.steps if res < 32 else max(5, min(args.steps, args.steps_hires))
 
 
-def ensure_peer_venv(args) -> None:
-    python = Path(args.peer_venv) / "bin" / "python"
-    if python.exists():
-        return
-    log(f"# creating the peer environment {args.peer_venv} (once) ...")
-    script = Path(args.shared) / "bench" / "setup_peer_venv.sh"
-    subprocess.run(["bash", str(script), str(args.peer_venv)], check=True, stdout=subprocess.DEVNULL)
-
-
 def measure_quietly(args, impl: str, res: int, alpha: float, tmp: Path, idle) -> dict:
     """One measurement of ``impl``, retried (up to ``--retries``) while other processes disturb it; the least disturbed."""
     attempts = []
@@ -303,8 +294,8 @@ def main() -> None:
     p.add_argument("--steps-hires", type=int, default=10, help="timed steps at 32×32 and above")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--pool-images", type=int, default=64, help="random images in our in-memory data set (the peer holds 4 batches)")
-    p.add_argument("--shared", default=str(REPO.parent / "shared"), help="the shared folder (peer scripts); default ../shared")
-    p.add_argument("--peer-venv", default=str(REPO / "bench" / ".peer-venv"), help="made with setup_peer_venv.sh if missing")
+    p.add_argument("--shared", default=str(DEFAULT_SHARED), help="the shared folder (peer scripts); default ../shared")
+    p.add_argument("--peer-venv", default=str(DEFAULT_VENV), help="made with setup_peer_venv.sh if missing")
     p.add_argument("--no-peer", action="store_true", help="measure ours only")
     p.add_argument("--idle-wait", type=float, default=20.0, help="wait at most this many s for other processes to go quiet")
     p.add_argument("--max-foreign", type=float, default=0.3, help="retry a measurement disturbed by more foreign load (cores)")
@@ -329,7 +320,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     peer = load_peer_module(Path(args.shared))
     if not args.no_peer:
-        ensure_peer_venv(args)
+        ensure_peer_python(Path(args.peer_venv), Path(args.shared))
     tmp = Path(tempfile.mkdtemp(prefix="throughput-"))
     env = dict(python=platform.python_version(), torch=torch.__version__, threads=args.threads, cpu=platform.processor() or platform.machine(),
                cores=os.cpu_count(), args=vars(args))
