@@ -205,7 +205,7 @@ def _penalty_gradients(conv: EqualizedConv2d, x: torch.Tensor, *, in_penalty_pas
 @pytest.mark.parametrize("batch, channels, channels_last", [(4, 6, False), (4, 6, True), (1, 32, False)])
 def test_the_penalty_pass_conv_gives_the_native_convs_gradients(batch, channels, channels_last):
     torch.manual_seed(0)
-    conv = EqualizedConv2d(channels, channels, 3)  # 1 × 16² < 32 · 9: the output-scaled branch
+    conv = EqualizedConv2d(channels, channels, 3)  # 1 × 8² < 32 · 9: the output-scaled branch
     with torch.no_grad():
         conv.bias.normal_()
     size = layers.PENALTY_CONV_MIN_SIZE  # the smallest input the rewrite applies to
