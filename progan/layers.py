@@ -105,7 +105,8 @@ class _PenaltyConv2d(torch.autograd.Function):
         return *_conv_backward(grad, x, weight, ctx.padding, mask, ctx.has_bias), None
 
 
-def _conv_backward(grad, x, weight, padding, mask, has_bias=False):
+def _conv_backward(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, padding: int, mask: list[bool], has_bias: bool = False):
+    """(input, weight, bias) gradients of a stride-1 ``conv2d(x, weight)`` for ``grad``, those in ``mask`` (else None)."""
     return torch.ops.aten.convolution_backward(
         grad, x, weight, [weight.shape[0]] if has_bias else None, [1, 1], [padding] * 2, [1, 1], False, [0, 0], 1, mask
     )
