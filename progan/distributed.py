@@ -64,6 +64,12 @@ def local_device(device: str) -> str:
 def init(device: str) -> None:
     """Join the process group torchrun describes (env://): NCCL for CUDA, gloo for the CPU."""
     if not dist.is_initialized():
+        # torch.distributed.nn binds the default group as default arguments when first imported, and
+        # the first optimiser step imports it (through torch._dynamo).  Imported after the group is
+        # made, it would keep the group alive past destroy_process_group, and gloo's worker threads
+        # would then race the interpreter's exit (an occasional SIGABRT).  Imported first, it binds None.
+        import torch.distributed.nn  # noqa: F401
+
         dist.init_process_group(backend="nccl" if torch.device(device).type == "cuda" else "gloo")
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from core_helpers import make_trainer, tiny_config
@@ -39,9 +38,11 @@ def _free_port() -> int:
 
 def _worker(rank: int, world: int, port: int, out: str, resume_from: str) -> None:
     """One rank: FIRST steps from scratch (saved), SECOND steps resumed from the single-process checkpoint, a stop request."""
-    os.environ.update(PROGAN_DISABLE_PLUGINS="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(PROGAN_DISABLE_PLUGINS="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    from progan import distributed
+
+    distributed.init("cpu")  # as torchrun's env:// describes the group
     try:
         from progan.data import Pyramid
         from progan.distributed import DistributedTrainer
@@ -71,7 +72,13 @@ def _worker(rank: int, world: int, port: int, out: str, resume_from: str) -> Non
             seen.append(second.stop_signal)
         (out_dir / f"stop-{rank}.json").write_text(json.dumps(seen))
     finally:
-        dist.destroy_process_group()
+        distributed.shutdown()
+    (out_dir / f"threads-{rank}.json").write_text(json.dumps(_thread_names()))
+
+
+def _thread_names() -> list[str]:
+    tasks = Path("/proc/self/task")
+    return sorted((t / "comm").read_text().strip() for t in tasks.iterdir()) if tasks.is_dir() else []
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +174,12 @@ def _context(cls, **shard):
 
     rng = torch.Generator().manual_seed(3)
     return (cls or StepContext)(None, None, 8, 1.0, 8, 0, rng, **shard)
+
+
+def test_shutdown_ends_the_process_groups_threads(runs):
+    # A group still alive at exit lets gloo's threads race the interpreter's teardown (SIGABRT).
+    if not Path("/proc/self/task").is_dir():
+        pytest.skip("needs /proc to list threads")
+    for rank in (0, 1):
+        names = json.loads((runs["root"] / f"threads-{rank}.json").read_text())
+        assert not [n for n in names if "gloo" in n or "tcpstore" in n], names
