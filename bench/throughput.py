@@ -96,17 +96,20 @@ def _forward_macs(module, call) -> int:
     return total[0]
 
 
-def child_ours(args) -> dict:
-    import numpy as np
-    import torch
+# the benchmark's work, the peer's configuration: batch, latent size, feature maps at every resolution,
+# the resolution the networks are built for, and how many random images our data set holds
+WORK = dict(batch=16, latent=512, channels=128, full_res=64, pool_images=64)
 
-    torch.set_num_threads(args.threads)
+
+def benchmark_trainer(args, res: int, alpha: float):
+    """A :class:`Trainer` with the benchmark's networks on random uint8 images, at ``res`` and ``alpha`` of a 4→full-res schedule."""
+    import numpy as np
+
     from progan.config import from_dict
     from progan.data import Pyramid
     from progan.plugins import PluginHost
     from progan.trainer import Trainer
 
-    peer = load_peer_module(Path(args.shared))
     config = from_dict({
         "resolution": args.full_res,
         "seed": 0,
@@ -122,14 +125,23 @@ def child_ours(args) -> dict:
     data = Pyramid(rng.integers(0, 256, (args.pool_images, args.full_res, args.full_res, 3), dtype=np.uint8))
     run_dir = Path(tempfile.mkdtemp(prefix="progan-throughput-"))
     trainer = Trainer(config, run_dir=run_dir, host=PluginHost(entry_points=False), data=data)
+    fading = alpha < 1.0
+    phase = next(p for p in trainer.schedule.phases if p.resolution == res and p.fading == fading)
+    trainer.images_shown = phase.start_img + (round((phase.end_img - phase.start_img) * alpha) if fading else 0)
+    state = trainer.schedule.at(trainer.images_shown)
+    assert state.resolution == res and abs(state.alpha - alpha) < 1e-3, (state, alpha)
+    return trainer, state
+
+
+def child_ours(args) -> dict:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    peer = load_peer_module(Path(args.shared))
+    trainer, state = benchmark_trainer(args, args.res, args.alpha)
+    config, run_dir, start = trainer.config, trainer.run_dir, trainer.images_shown
     chans = sorted({m.weight.shape[0] for m in trainer.G.modules() if hasattr(m, "weight") and m.weight.dim() == 4 and m.weight.shape[0] != 3}
                    | {m.weight.shape[0] for m in trainer.D.modules() if hasattr(m, "weight") and m.weight.dim() == 4})
-    fading = args.alpha < 1.0
-    phase = next(p for p in trainer.schedule.phases if p.resolution == args.res and p.fading == fading)
-    start = phase.start_img + (round((phase.end_img - phase.start_img) * args.alpha) if fading else 0)
-    trainer.images_shown = start
-    state = trainer.schedule.at(start)
-    assert state.resolution == args.res and abs(state.alpha - args.alpha) < 1e-3, (state, args.alpha)
 
     reals_time = [0.0]
     reals = trainer._reals
@@ -285,15 +297,15 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--resolutions", type=int, nargs="+", default=[4, 8, 16, 32, 64])
     p.add_argument("--alphas", type=float, nargs="+", default=[0.5, 1.0], help="4×4 has no fade: it runs at 1.0 only")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--latent", type=int, default=512)
-    p.add_argument("--channels", type=int, default=128, help="feature maps at every resolution")
-    p.add_argument("--full-res", type=int, default=64, help="the networks are built for this target resolution")
+    p.add_argument("--batch", type=int, default=WORK["batch"])
+    p.add_argument("--latent", type=int, default=WORK["latent"])
+    p.add_argument("--channels", type=int, default=WORK["channels"], help="feature maps at every resolution")
+    p.add_argument("--full-res", type=int, default=WORK["full_res"], help="the networks are built for this target resolution")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--steps", type=int, default=20, help="timed steps (median) per measurement")
     p.add_argument("--steps-hires", type=int, default=10, help="timed steps at 32×32 and above")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--pool-images", type=int, default=64, help="random images in our in-memory data set (the peer holds 4 batches)")
+    p.add_argument("--pool-images", type=int, default=WORK["pool_images"], help="random images in our in-memory data set (the peer holds 4 batches)")
     p.add_argument("--shared", default=str(DEFAULT_SHARED), help="the shared folder (peer scripts); default ../shared")
     p.add_argument("--peer-venv", default=str(DEFAULT_VENV), help="made with setup_peer_venv.sh if missing")
     p.add_argument("--no-peer", action="store_true", help="measure ours only")
