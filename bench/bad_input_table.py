@@ -253,13 +253,6 @@ def _(f: Fixtures) -> Case:
     return Case("", f.train("inf", "--set", "tick_kimg=Infinity"), ("'tick_kimg' must be a finite number", "inf"))
 
 
-@case("config: batch smaller than the minibatch-std group (--batch 2)")
-def _(f: Fixtures) -> Case:
-    argv = f.train("batch2")
-    argv[argv.index("--batch") + 1] = "2"
-    return Case("", argv, ("'schedule.batch_size' 2 is smaller than 'arch.mbstd_group_size' 4",))
-
-
 @case("config: missing config file")
 def _(f: Fixtures) -> Case:
     return Case("", f.train("nocfg", "--config", str(f.root / "nope.toml")), ("nope.toml", "config file not found"))

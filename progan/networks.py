@@ -19,7 +19,7 @@ class ProganOptions:
     fmap_base: int = 8192  # channels at a stage: min(fmap_base / 2**(stage*fmap_decay), fmap_max)
     fmap_decay: float = 1.0
     fmap_max: int = 512
-    mbstd_group_size: int = 4  # paper (Theano) used the whole minibatch; TF default 4
+    mbstd_group_size: int = 16  # the paper's (Theano): the whole minibatch up to 16, clamped to a smaller batch; TF code 4
     normalize_latents: bool = True  # pixel-norm z before the first layer
 
     def __post_init__(self) -> None:

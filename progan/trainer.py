@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import random
@@ -17,7 +18,7 @@ import torch
 from progan import __version__, checkpoint, images, performance
 from progan.config import OptimConfig, TrainConfig, to_dict
 from progan.data import IndexStream, Pyramid, prepare
-from progan.errors import CheckpointError, ConfigError, DataError, NonFiniteError, TrainingError
+from progan.errors import CheckpointError, DataError, NonFiniteError, TrainingError
 from progan.evaluation import MetricMonitor
 from progan.interfaces import Generator, StepContext, latents
 from progan.layers import downsample2x, upsample2x
@@ -44,19 +45,6 @@ def load_dataset(config: TrainConfig, host: PluginHost) -> Pyramid:
     else:
         raise DataError(f"{source}: no such file or folder, and no dataset of that name; available datasets: {', '.join(sorted(datasets))}")
     return prepare(image_set, resolution=config.resolution, channels=config.data.channels)
-
-
-def check_batch(config: TrainConfig, arch_options: dict) -> None:
-    """Refuse a base batch smaller than the minibatch-stddev group.
-
-    Per-resolution batches (the paper's 14/6/3 at 256-1024) may be smaller: the group is then
-    clamped to the batch, as the official code does.
-    """
-    group = arch_options.get("mbstd_group_size")
-    if group and config.schedule.batch_size < group:
-        raise ConfigError(
-            f"'schedule.batch_size' {config.schedule.batch_size} is smaller than 'arch.mbstd_group_size' {group}; raise the batch or lower the group"
-        )
 
 
 @dataclass
@@ -94,13 +82,16 @@ class Trainer:
         self.G_step, self.D_step = (performance.CompiledNet(self.G), performance.CompiledNet(self.D)) if perf.compile else (self.G, self.D)
         self._ema_refresh()
         self.loss = self.host.create("losses", config.loss.name, dict(config.loss.options))
+        # saved with every option the plugins resolved, defaults included: a later change of a default
+        # must not change a resumed run
+        self.config = dataclasses.replace(config, arch=dataclasses.replace(config.arch, options=architecture.options()),
+                                          loss=dataclasses.replace(config.loss, options=self.loss.options()))
         self.callbacks = [self.host.create_callback(name, config.callback_options.get(name, {})) for name in config.callbacks]
         self.monitor = MetricMonitor(config, self.host)
         registries = self.host.registries  # the packages are saved so that a resume can name a missing one
         self.packages = {"architectures": {config.arch.name: arch.package}, "losses": {config.loss.name: registries["losses"][config.loss.name].package},
                          "callbacks": {name: registries["callbacks"][name].package for name in config.callbacks}}
         self.schedule = Schedule(config.schedule, target_resolution=config.resolution, progressive=architecture.progressive)
-        check_batch(config, self.spec.arch_options)
         self._set_layout(self.schedule.phases[0].resolution)
         self.rng = torch.Generator().manual_seed(config.seed)
         self.stream = IndexStream(len(self.data), seed=config.seed)
@@ -574,6 +565,11 @@ def config_of(path: str | Path) -> TrainConfig:
     optim = stored.setdefault("optim", {})
     if isinstance(optim, dict):
         optim.setdefault("ema_phase_fraction", 0.0)  # written before the cap existed: resume with the β it trained with
+    # written before these defaults changed (and before the resolved options were saved): resume with the old ones
+    for table, name, key, old_default in (("arch", "progan", "mbstd_group_size", 4), ("loss", "wgan-gp", "gp_norm", "full-resolution")):
+        component = stored.get(table)
+        if isinstance(component, dict) and component.get("name") == name and isinstance(component.get("options"), dict):
+            component["options"].setdefault(key, old_default)
     return from_dict(stored)
 
 

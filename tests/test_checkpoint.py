@@ -176,3 +176,31 @@ def test_a_checkpoint_from_before_the_ema_cap_resumes_with_its_constant_beta(tin
     old = tmp_path / "old.safetensors"
     checkpoint.save(old, tensors, {**metadata, "config": json.dumps(stored, sort_keys=True)})
     assert config_of(old).optim.ema_phase_fraction == 0.0
+
+
+def test_a_checkpoint_from_before_the_default_change_resumes_with_its_stddev_group_and_penalty_norm(tiny_images, tmp_path):
+    import json
+
+    from progan.trainer import config_of
+
+    trainer = make_trainer(tiny_images, tmp_path / "run", kimg=0.024)  # no group or norm given: the defaults
+    trainer.step()
+    path = trainer.save()
+    tensors, metadata = checkpoint.read(path)
+    stored = json.loads(metadata["config"])
+    # this version saves the options the plugins resolved, so a later default change cannot reach a resumed run
+    assert (stored["arch"]["options"]["mbstd_group_size"], stored["loss"]["options"]["gp_norm"]) == (16, "native")
+    resumed = config_of(path)
+    assert (resumed.arch.options["mbstd_group_size"], resumed.loss.options["gp_norm"]) == (16, "native")
+    # an older progan saved only what was set, and trained with groups of 4 and the full-resolution norm
+    stored["arch"]["options"] = {k: v for k, v in stored["arch"]["options"].items() if k != "mbstd_group_size"}
+    stored["loss"]["options"] = {}
+    old = tmp_path / "old.safetensors"
+    spec = json.loads(metadata["model"])
+    spec["arch_options"]["mbstd_group_size"] = 4
+    checkpoint.save(old, tensors, {**metadata, "config": json.dumps(stored, sort_keys=True), "model": json.dumps(spec, sort_keys=True)})
+    config = config_of(old)
+    assert (config.arch.options["mbstd_group_size"], config.loss.options["gp_norm"]) == (4, "full-resolution")
+    again = make_trainer(tiny_images, tmp_path / "again", config=config)
+    again.load(old)  # the rebuilt D matches the checkpoint's (a group of 16 would be refused)
+    assert (again.D.head.mbstd.group_size, again.loss.opts.gp_norm) == (4, "full-resolution")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from core_helpers import make_trainer, tiny_config
 from progan.config import TrainConfig, dotted, from_dict, merge, preset, read_toml, to_dict
@@ -82,18 +83,16 @@ def test_zero_batch_and_start_resolution_are_refused():
         from_dict({"schedule": {"start_resolution": 6}})
 
 
-def test_batch_smaller_than_the_minibatch_std_group_is_refused(tiny_images, tmp_path):
-    with pytest.raises(ConfigError, match=r"'schedule.batch_size' 2 is smaller than 'arch.mbstd_group_size' 4"):
-        make_trainer(tiny_images, tmp_path, batch=2)
-    # a smaller group makes batch 2 fine
-    make_trainer(tiny_images, tmp_path, batch=2, arch={"mbstd_group_size": 2})
-
-
-def test_a_small_per_resolution_batch_clamps_the_group_as_the_paper_does(tiny_images, tmp_path):
-    # the paper trains 1024² at batch 3 with the stddev over the whole minibatch: the group is
-    # clamped to the batch there, only the base batch must hold a full group
-    trainer = make_trainer(tiny_images, tmp_path, schedule={"batch_by_resolution": {8: 3}})
+def test_a_batch_below_the_group_takes_the_stddev_over_the_whole_batch(tiny_images, tmp_path):
+    # the paper's group is the whole minibatch (16, then 14/6/3 at 256-1024): a smaller base or
+    # per-resolution batch is one group, not an error
+    trainer = make_trainer(tiny_images, tmp_path, batch=2, arch={"mbstd_group_size": 16}, schedule={"batch_by_resolution": {8: 3}})
     assert [p.batch_size for p in trainer.schedule.phases if p.resolution == 8] == [3, 3]
+    mbstd = trainer.D.head.mbstd
+    x = torch.randn(3, 4, 4, 4)
+    stddev = x.var(dim=0, unbiased=False).add(1e-8).sqrt().mean()  # one group of all 3 samples
+    assert torch.allclose(mbstd(x)[:, -1], stddev.expand(3, 4, 4))
+    trainer.step()  # and batch 2 trains
 
 
 @pytest.mark.parametrize("kind, name, closest, available", [

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             import torch
 
             torch.set_num_threads(train_args.threads)
-        rates = measure(config, schedule, plugin_host, architecture.options(), steps=args.measure_steps, seconds=args.measure_seconds, batch_cap=args.measure_batch, device=pick_device(train_args.device))
+        rates = measure(config, schedule, plugin_host, steps=args.measure_steps, seconds=args.measure_seconds, batch_cap=args.measure_batch, device=pick_device(train_args.device))
 
     rows = timed_rows(schedule, rates)
     if args.budget is not None:
@@ -124,7 +124,7 @@ def given_rates(text: str, resolutions: set[int]) -> dict[int, float]:
     return rates
 
 
-def measure(config, schedule, plugin_host, arch_options: dict, *, steps: int, seconds: float, batch_cap: int | None, device: str) -> dict[int, float]:
+def measure(config, schedule, plugin_host, *, steps: int, seconds: float, batch_cap: int | None, device: str) -> dict[int, float]:
     """img/s per resolution: ``steps`` real training steps (after one untimed warm-up) at the start of
     each resolution's stabilisation, on random images; the median step counts.
 
@@ -141,10 +141,7 @@ def measure(config, schedule, plugin_host, arch_options: dict, *, steps: int, se
 
     s = config.schedule
     capped = s if batch_cap is None else dataclasses.replace(s, batch_size=min(s.batch_size, batch_cap), batch_by_resolution={r: min(b, batch_cap) for r, b in s.batch_by_resolution.items()})
-    options = dict(config.arch.options)
-    if arch_options.get("mbstd_group_size", 0) > capped.batch_size:  # the trainer refuses a group above the base batch; its cost is negligible
-        options["mbstd_group_size"] = capped.batch_size
-    timed = dataclasses.replace(config, schedule=capped, arch=dataclasses.replace(config.arch, options=options))
+    timed = dataclasses.replace(config, schedule=capped)
     batches = {capped.batch_by_resolution.get(p.resolution, capped.batch_size) for p in schedule.phases}
     channels = config.data.channels or 3
     reals = np.random.default_rng(0).integers(0, 256, (max(batches), config.resolution, config.resolution, channels), dtype=np.uint8)

@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     from progan import options
     from progan.plugins import host
     from progan.schedule import Schedule
-    from progan.trainer import Trainer, check_batch, require_plugins, tidy_for_resume
+    from progan.trainer import Trainer, require_plugins, tidy_for_resume
 
     config, resume = resolve_config(args)
     # A checkpoint is data: the plugin modules its config names are not imported on resume (that
@@ -126,7 +126,6 @@ def run(args: argparse.Namespace) -> int:
         plugin_host.create("losses", config.loss.name, dict(config.loss.options))
         for name in config.callbacks:
             plugin_host.create_callback(name, config.callback_options.get(name, {}))
-        check_batch(config, architecture.options())
         schedule = Schedule(config.schedule, target_resolution=config.resolution, progressive=architecture.progressive)
         print(json.dumps(options.to_dict(config), indent=2, sort_keys=True))
         print_schedule(schedule.table())
