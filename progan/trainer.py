@@ -47,6 +47,15 @@ def load_dataset(config: TrainConfig, host: PluginHost) -> Pyramid:
     return prepare(image_set, resolution=config.resolution, channels=config.data.channels)
 
 
+def with_resolved_options(config: TrainConfig, architecture, loss) -> TrainConfig:
+    """``config`` with every option its architecture and loss resolved, defaults included.
+
+    Checkpoints save this, so that a later change of a default never changes a resumed run.
+    """
+    return dataclasses.replace(config, arch=dataclasses.replace(config.arch, options=architecture.options()),
+                               loss=dataclasses.replace(config.loss, options=loss.options()))
+
+
 @dataclass
 class Stop:
     """Why ``run`` returned."""
@@ -82,10 +91,7 @@ class Trainer:
         self.G_step, self.D_step = (performance.CompiledNet(self.G), performance.CompiledNet(self.D)) if perf.compile else (self.G, self.D)
         self._ema_refresh()
         self.loss = self.host.create("losses", config.loss.name, dict(config.loss.options))
-        # saved with every option the plugins resolved, defaults included: a later change of a default
-        # must not change a resumed run
-        self.config = dataclasses.replace(config, arch=dataclasses.replace(config.arch, options=architecture.options()),
-                                          loss=dataclasses.replace(config.loss, options=self.loss.options()))
+        self.config = with_resolved_options(config, architecture, self.loss)
         self.callbacks = [self.host.create_callback(name, config.callback_options.get(name, {})) for name in config.callbacks]
         self.monitor = MetricMonitor(config, self.host)
         registries = self.host.registries  # the packages are saved so that a resume can name a missing one

@@ -32,6 +32,8 @@ def test_dry_run_prints_the_config_and_the_schedule_and_exits_0(capsys):
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["phase", "stage"])
     config = json.loads("\n".join(lines[:header]))
     assert config["resolution"] == 16 and config["schedule"]["fade_kimg"] == 2.0 and config["arch"]["options"]["fmap_base"] == 32
+    # the options not given appear with the defaults they resolve to, as a checkpoint saves them
+    assert config["arch"]["options"]["mbstd_group_size"] == 16 and config["loss"]["options"]["gp_norm"] == "native"
     rows = [line.split() for line in lines[header + 1 :] if line.strip()]
     assert [r[0] for r in rows] == ["0", "1", "2", "3", "4"]
     assert "fade-in 8→16" in lines[header + 4] and rows[3][-4] == "4"  # the batch column of the fade to 16

@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     from progan import options
     from progan.plugins import host
     from progan.schedule import Schedule
-    from progan.trainer import Trainer, require_plugins, tidy_for_resume
+    from progan.trainer import Trainer, require_plugins, tidy_for_resume, with_resolved_options
 
     config, resume = resolve_config(args)
     # A checkpoint is data: the plugin modules its config names are not imported on resume (that
@@ -123,11 +123,11 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         architecture = plugin_host.create("architectures", config.arch.name, dict(config.arch.options))
         architecture.build(resolution=config.resolution, channels=config.data.channels or 3)  # validates sizes
-        plugin_host.create("losses", config.loss.name, dict(config.loss.options))
+        loss = plugin_host.create("losses", config.loss.name, dict(config.loss.options))
         for name in config.callbacks:
             plugin_host.create_callback(name, config.callback_options.get(name, {}))
         schedule = Schedule(config.schedule, target_resolution=config.resolution, progressive=architecture.progressive)
-        print(json.dumps(options.to_dict(config), indent=2, sort_keys=True))
+        print(json.dumps(options.to_dict(with_resolved_options(config, architecture, loss)), indent=2, sort_keys=True))
         print_schedule(schedule.table())
         return 0
     if args.threads:
