@@ -560,6 +560,16 @@ def require_plugins(path: str | Path, host: PluginHost) -> None:
             host.require(kind, name, package, source=str(path))
 
 
+# What a checkpoint trained with where it stored nothing: written before the option existed, or before
+# its default changed and checkpoints saved every resolved option.  (table, the component it belongs
+# to or None for a plain table, key, value)
+EARLIER_DEFAULTS = (
+    ("optim", None, "ema_phase_fraction", 0.0),  # before the EMA cap: the constant β
+    ("arch", "progan", "mbstd_group_size", 4),  # before the whole-minibatch stddev
+    ("loss", "wgan-gp", "gp_norm", "full-resolution"),  # before the native penalty norm
+)
+
+
 def config_of(path: str | Path) -> TrainConfig:
     """The training config stored in a checkpoint."""
     from progan.config import from_dict
@@ -568,14 +578,12 @@ def config_of(path: str | Path) -> TrainConfig:
     if metadata.get("format") != checkpoint.CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a progan training checkpoint (format is {metadata.get('format')!r}); --resume takes a run folder or its checkpoints/ckpt-*.safetensors")
     stored = checkpoint.json_field(metadata, "config", path)
-    optim = stored.setdefault("optim", {})
-    if isinstance(optim, dict):
-        optim.setdefault("ema_phase_fraction", 0.0)  # written before the cap existed: resume with the β it trained with
-    # written before these defaults changed (and before the resolved options were saved): resume with the old ones
-    for table, name, key, old_default in (("arch", "progan", "mbstd_group_size", 4), ("loss", "wgan-gp", "gp_norm", "full-resolution")):
-        component = stored.get(table)
-        if isinstance(component, dict) and component.get("name") == name and isinstance(component.get("options"), dict):
-            component["options"].setdefault(key, old_default)
+    for table, component, key, value in EARLIER_DEFAULTS:
+        section = stored.setdefault(table, {})
+        if component is not None:  # an [arch] or [loss] table: its options, if it names that component
+            section = section.get("options") if isinstance(section, dict) and section.get("name") == component else None
+        if isinstance(section, dict):
+            section.setdefault(key, value)
     return from_dict(stored)
 
 
