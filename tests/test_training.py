@@ -232,7 +232,7 @@ def test_adam_uses_the_papers_settings_and_restarts_at_every_phase(tiny_images, 
         trainer.step()
     group = trainer.opt_G.param_groups[0]
     assert isinstance(trainer.opt_G, torch.optim.Adam)
-    assert tuple(group["betas"]) == (0.0, 0.99) and group["eps"] == 1e-8 and group["lr"] == 1e-3
+    assert tuple(group["betas"]) == (0.0, 0.99) and group["eps"] == 1e-8 and group["lr"] == 2e-3  # the paper's betas and eps; progan's lr (the paper's is 1e-3)
     assert all(int(s["step"]) == 3 for s in trainer.opt_D.state.values())
     trainer.step()  # the first step of the fade-in 4 -> 8
     assert trainer.phase_index == 1
@@ -253,8 +253,8 @@ def test_per_resolution_learning_rates_and_batches_reach_the_optimisers(tiny_ima
     while trainer.images_shown < 48:
         state = trainer.step()
         seen.append((state.resolution, state.phase.batch_size, trainer.opt_G.param_groups[0]["lr"], trainer.opt_D.param_groups[0]["lr"]))
-    assert seen[0] == (4, 8, 1e-3, 1e-3)
-    assert seen[-1] == (8, 4, 5e-4, 1e-3)
+    assert seen[0] == (4, 8, 2e-3, 2e-3)
+    assert seen[-1] == (8, 4, 5e-4, 2e-3)
 
 
 def test_a_step_with_a_batch_not_divisible_by_the_group_trains(tiny_images, tmp_path):
@@ -277,7 +277,7 @@ def check_log(records: list[dict], images_shown: int) -> None:
     for record in records:
         assert LOG_KEYS <= record.keys(), LOG_KEYS - record.keys()
         assert all(math.isfinite(record[k]) for k in ("loss/D", "loss/G", "img_per_s", "elapsed_s")), record
-        assert 0.0 <= record["alpha"] <= 1.0 and record["batch"] == 8 and record["g_lr"] == record["d_lr"] == 1e-3
+        assert 0.0 <= record["alpha"] <= 1.0 and record["batch"] == 8 and record["g_lr"] == record["d_lr"] == 2e-3
     shown = [r["images_shown"] for r in records]
     assert shown == sorted(set(shown)) and shown[-1] == images_shown
     assert [r["resolution"] for r in records] == sorted(r["resolution"] for r in records)  # only ever grows
