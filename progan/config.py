@@ -67,7 +67,7 @@ class PerformanceConfig:
     amp: Literal["none", "bf16"] = "none"  # autocast G and D in bfloat16; the gradient penalty and minibatch stddev stay fp32
     compile: bool = False  # torch.compile G and D (the gradient-penalty pass stays eager: no double backward)
     tf32: bool = False  # TF32 matmuls and convolutions on CUDA (Ampere and newer)
-    channels_last: bool | None = None  # NHWC activations and weights; None: on for the CPU (oneDNN is 5-20% faster) and with amp
+    channels_last: bool | None = None  # NHWC activations and weights; None: per resolution and machine (performance.default_channels_last)
     retain_cpu_memory: bool = True  # CPU on Linux/glibc: keep freed blocks for reuse instead of page-faulting fresh memory every step
 
 

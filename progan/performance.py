@@ -4,7 +4,8 @@
   reuse.  glibc returns every large block (an activation at 32×32 and up) to the kernel on free, so
   each step page-faults its activations in afresh; on virtual machines that costs more than the
   arithmetic of a whole layer.  Set once per process with ``mallopt``; peak memory is unchanged.
-* ``channels_last``: NHWC weights and activations.
+* ``channels_last``: NHWC weights and activations; unset, :func:`default_channels_last` picks the
+  layout per resolution.
 * ``amp = "bf16"``: G and D run under ``torch.autocast`` in bfloat16; the gradient-penalty pass,
   the minibatch stddev and every loss term stay fp32.
 * ``compile``: G and D through ``torch.compile``; the gradient-penalty pass stays eager (compiled
@@ -47,6 +48,20 @@ def retain_freed_memory() -> bool:
     ok = mallopt(_M_MMAP_THRESHOLD, 1 << 30) == 1 and mallopt(_M_TRIM_THRESHOLD, (1 << 31) - 1) == 1
     _retained = ok
     return ok
+
+
+def default_channels_last(device: torch.device, resolution: int, amp: str) -> bool:
+    """The memory layout of a phase when ``channels_last`` is unset (``bench/step_ab.py --compare layout``).
+
+    CPU: NHWC up to 16×16 (oneDNN's NHWC kernels 7-25% faster per step there).  Above, NHWC where
+    PyTorch runs AVX-512 kernels: a 32 px step 5-9% and a 64 px step 5% faster on an AVX-512 EPYC.
+    Elsewhere NCHW: with oneDNN held to AVX2 on that machine, NHWC's weight gradient took 15-19%
+    longer and NCHW steps were 2.5% (32 px) and 5.5% (64 px) faster; the first measurement, on
+    another machine, had NCHW 4/13% ahead at 32/64 px.  CUDA: NHWC with amp (tensor cores), NCHW in fp32.
+    """
+    if device.type == "cpu":
+        return resolution <= 16 or torch.backends.cpu.get_cpu_capability() == "AVX512"
+    return amp != "none"
 
 
 def set_tf32(enabled: bool) -> None:

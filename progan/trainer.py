@@ -172,15 +172,11 @@ class Trainer:
         return x
 
     def _wants_channels_last(self, resolution: int) -> bool:
-        """``performance.channels_last``, or by default: on the CPU NHWC up to 16×16 and NCHW above
-        (oneDNN here: NHWC 25/15/7% faster at 4/8/16 px, NCHW 4/13% faster at 32/64 px); elsewhere
-        NHWC with amp (tensor cores) and NCHW in fp32."""
+        """``performance.channels_last``, or by default :func:`progan.performance.default_channels_last`."""
         choice = self.config.performance.channels_last
         if choice is not None:
             return choice
-        if self.device.type == "cpu":
-            return resolution <= 16
-        return self.config.performance.amp != "none"
+        return performance.default_channels_last(self.device, resolution, self.config.performance.amp)
 
     def _set_layout(self, resolution: int) -> None:
         """Give G, D, G_ema (and any optimizer state) the memory layout chosen for ``resolution``; values never change."""

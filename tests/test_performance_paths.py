@@ -174,8 +174,24 @@ def test_a_channels_last_run_resumes_with_optimizer_state_in_the_parameters_layo
         assert torch.equal(a, b)
 
 
-def test_the_default_layout_follows_the_resolution_and_resumes_bitwise_across_the_switch(tmp_path):
-    # on the CPU: channels-last up to 16×16, NCHW from 32×32 (4 -> 32 here, 2 steps of 8 per phase)
+@pytest.mark.parametrize("capability, nchw_from", [("AVX2", 32), ("DEFAULT", 32), ("AVX512", None)])
+def test_the_default_cpu_layout_is_nhwc_up_to_16px_and_above_only_with_avx512(monkeypatch, capability, nchw_from):
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    cpu = torch.device("cpu")
+    for resolution in (4, 8, 16, 32, 64, 1024):
+        assert performance.default_channels_last(cpu, resolution, "none") == (nchw_from is None or resolution < nchw_from)
+    assert performance.default_channels_last(cpu, 64, "bf16") == (nchw_from is None)  # amp changes nothing on the CPU
+
+
+def test_the_default_cuda_layout_is_nhwc_with_amp_only():
+    cuda = torch.device("cuda")
+    assert [performance.default_channels_last(cuda, r, "none") for r in (4, 64)] == [False, False]
+    assert [performance.default_channels_last(cuda, r, "bf16") for r in (4, 64)] == [True, True]
+
+
+def test_the_default_layout_follows_the_resolution_and_resumes_bitwise_across_the_switch(tmp_path, monkeypatch):
+    # on a CPU without AVX-512: channels-last up to 16×16, NCHW from 32×32 (4 -> 32 here, 2 steps of 8 per phase)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
     data = np.random.default_rng(4).integers(0, 256, (32, 32, 32, 3), dtype=np.uint8)
     full = make_trainer(data, tmp_path / "full", resolution=32, kimg=0.016)
     layouts = []
