@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from progan.interfaces import Discriminator, Generator
-from progan.layers import SQRT2, EqualizedConv2d, EqualizedLinear, MinibatchStd, PixelNorm, downsample2x, is_fading, lrelu_, memory_format, upsample2x
+from progan.layers import SQRT2, EqualizedConv2d, EqualizedLinear, MinibatchStd, PixelNorm, downsample2x, is_fading, lrelu_, lrelu_constant_slope_, memory_format, upsample2x
 
 
 @dataclass(frozen=True)
@@ -119,8 +119,9 @@ class _DHead(nn.Module):
         self.dense1 = EqualizedLinear(hidden, 1, gain=1.0)
 
     def forward(self, x: torch.Tensor, parts: int = 1) -> torch.Tensor:
-        x = lrelu_(self.conv(self.mbstd(x, parts)).flatten(1))  # [N, C*16]; the LReLU after the flatten's copy, in its layout
-        x = lrelu_(self.dense0(x))
+        # after the minibatch stddev: LReLUs with no second derivative in the penalty pass (see lrelu_constant_slope_)
+        x = lrelu_constant_slope_(self.conv(self.mbstd(x, parts)).flatten(1))  # [N, C*16]; the LReLU after the flatten's copy, in its layout
+        x = lrelu_constant_slope_(self.dense0(x))
         return self.dense1(x).squeeze(1)
 
 

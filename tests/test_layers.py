@@ -216,3 +216,48 @@ def test_the_penalty_pass_conv_gives_the_native_convs_gradients(batch, channels,
     rewritten = _penalty_gradients(conv, x, in_penalty_pass=True)
     for a, b in zip(native, rewritten):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_constant_slope_lrelu_has_leaky_relus_values_and_gradient_and_no_second_derivative_graph(dtype):
+    x = torch.tensor([-2.0, -0.5, 0.0, 0.3, 4.0], dtype=dtype).requires_grad_(True)
+    native = F.leaky_relu(x, 0.2)
+    (native_grad,) = torch.autograd.grad(native.sum(), x, create_graph=True)
+    for in_penalty_pass in (False, True):
+        with penalty_pass() if in_penalty_pass else contextlib.nullcontext():
+            y = layers.lrelu_constant_slope_(x.clone())  # the in-place form outside the penalty pass
+            (grad,) = torch.autograd.grad(y.sum(), x, create_graph=True)
+        assert torch.equal(y, native) and torch.equal(grad, native_grad)  # bitwise, in x's dtype
+        # PyTorch's leaky-ReLU gradient stays differentiable (to zeros); in the penalty pass this one is a constant
+        assert grad.requires_grad == (not in_penalty_pass)
+    assert native_grad.requires_grad
+
+
+def _discriminator_gradients(D, images: torch.Tensor) -> list[torch.Tensor]:
+    """D's parameter gradients of a WGAN-GP D loss, mean(D(x)) + (‖∇ₓ D(x)‖ − 1)², at ``images``."""
+    from types import SimpleNamespace
+
+    from progan.losses import gradient_norms
+
+    D.zero_grad(set_to_none=True)
+    norms, scores = gradient_norms(SimpleNamespace(discriminator=D, alpha=1.0), images)
+    (scores.mean() + (norms - 1).square().mean()).backward()
+    return [p.grad for p in D.parameters() if p.grad is not None]
+
+
+@pytest.mark.parametrize("resolution", [4, 8])
+def test_the_heads_constant_slope_lrelus_leave_the_penalty_gradients_unchanged_bitwise(monkeypatch, resolution):
+    from progan import networks
+
+    torch.manual_seed(0)
+    D = networks.ProganDiscriminator(networks.ProganOptions(latent_size=8, fmap_base=32, fmap_max=8, mbstd_group_size=2), resolution=8, channels=3)
+    with torch.no_grad():
+        for p in D.parameters():
+            p.normal_()  # nonzero biases: every LReLU sees both signs
+    images = torch.randn(4, 3, resolution, resolution)
+    heads = _discriminator_gradients(D, images)
+    monkeypatch.setattr(networks, "lrelu_constant_slope_", layers.lrelu_)  # PyTorch's differentiable-again leaky ReLU
+    native = _discriminator_gradients(D, images)
+    assert len(heads) == len(native) > 0
+    for a, b in zip(heads, native):
+        assert torch.equal(a, b)
