@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import contextlib
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from core_helpers import nearest_up
-from progan import layers
+from progan import layers, networks
 from progan.layers import EqualizedConv2d, EqualizedLinear, MinibatchStd, PixelNorm, downsample2x, mbstd_group_size, penalty_pass, upsample2x
+from progan.losses import gradient_norms
 
 
 # -- equalized learning rate ---------------------------------------------------------------------------
@@ -235,10 +237,6 @@ def test_the_constant_slope_lrelu_has_leaky_relus_values_and_gradient_and_no_sec
 
 def _discriminator_gradients(D, images: torch.Tensor) -> list[torch.Tensor]:
     """D's parameter gradients of a WGAN-GP D loss, mean(D(x)) + (‖∇ₓ D(x)‖ − 1)², at ``images``."""
-    from types import SimpleNamespace
-
-    from progan.losses import gradient_norms
-
     D.zero_grad(set_to_none=True)
     norms, scores = gradient_norms(SimpleNamespace(discriminator=D, alpha=1.0), images)
     (scores.mean() + (norms - 1).square().mean()).backward()
@@ -247,8 +245,6 @@ def _discriminator_gradients(D, images: torch.Tensor) -> list[torch.Tensor]:
 
 @pytest.mark.parametrize("resolution", [4, 8])
 def test_the_heads_constant_slope_lrelus_leave_the_penalty_gradients_unchanged_bitwise(monkeypatch, resolution):
-    from progan import networks
-
     torch.manual_seed(0)
     D = networks.ProganDiscriminator(networks.ProganOptions(latent_size=8, fmap_base=32, fmap_max=8, mbstd_group_size=2), resolution=8, channels=3)
     with torch.no_grad():
