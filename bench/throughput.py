@@ -15,7 +15,9 @@ paper's algorithm every step, the same thread count.  Both report the median ste
 warm-up.  The machine's achievable throughput is measured in the same run with the peer script's
 own reference (3×3 conv 128→128 @32×32, batch 16, forward + backward (dX, dW)), before and after
 the training steps; "of conv peak" is a step's dispatched conv/matmul FLOPs (counted with
-torch.utils.flop_counter, the peer's convention) per second over that peak.
+torch.utils.flop_counter, the peer's convention) per second over that peak.  Where a C compiler
+is at hand, the cores' fp32 multiply-add peak (``bench/fma_peak.c``, the ceiling no conv can pass)
+is measured too, and "of FMA peak" is the same FLOP rate over that.
 
 The machine is shared: before each measurement the script waits (at most ``--idle-wait`` s) for
 other processes to go quiet, records their CPU use during the measurement ("foreign cores"),
@@ -35,6 +37,7 @@ import math
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -283,6 +286,24 @@ def measure_quietly(args, impl: str, res: int, alpha: float, tmp: Path, idle) ->
     return best
 
 
+def fma_peak(threads: int, tmp: Path) -> float | None:
+    """GFLOP/s of ``bench/fma_peak.c`` on ``threads`` threads, or None (with a line why) without a C compiler."""
+    compiler = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    source, binary = Path(__file__).with_name("fma_peak.c"), tmp / "fma_peak"
+    if compiler is None:
+        log("#   FMA peak: no C compiler (cc, gcc, clang) on PATH; its columns are left out")
+        return None
+    if not binary.exists():
+        built = subprocess.run([compiler, "-O2", "-march=native", "-pthread", str(source), "-o", str(binary)], capture_output=True, text=True)
+        if built.returncode != 0:
+            why = (built.stderr.strip().splitlines() or ["no message"])[-1]
+            log(f"#   FMA peak: {compiler} could not build {source.name} ({why}); its columns are left out")
+            return None
+    gflops = json.loads(subprocess.run([str(binary), str(threads)], capture_output=True, text=True, check=True).stdout)["gflops"]
+    log(f"#   FMA peak (fp32 multiply-adds in registers, {threads} threads): {gflops:.1f} GFLOP/s")
+    return gflops
+
+
 def combine(rounds: list[dict], batch: int) -> dict:
     """One implementation's rounds as one row: the last round's details, with the step time the mean over rounds."""
     row = dict(rounds[-1])
@@ -358,6 +379,8 @@ def main() -> None:
             f"(foreign load {best['foreign_cores']:.2f} cores)")
         return best
 
+    idle()
+    fma_peaks = [fma_peak(args.threads, tmp)]
     peaks = [ref_conv()]
     rows = []
     order_flip = False
@@ -376,6 +399,13 @@ def main() -> None:
             rows.append(dict(res=res, alpha=alpha, **{impl: combine(rounds, args.batch) for impl, rounds in got.items()}))
     peaks.append(ref_conv())
     peak = max(pk["gflops_median"] for pk in peaks)
+    if fma_peaks[0] is not None:
+        idle()
+        fma_peaks.append(fma_peak(args.threads, tmp))
+    fma = max(fma_peaks) if fma_peaks[0] is not None else None
+
+    def gflop_per_s(measured: dict) -> float:
+        return measured["counted_gflop_per_step"] / (measured["ms_per_step_median"] / 1e3)
 
     table = []
     for row in rows:
@@ -383,20 +413,24 @@ def main() -> None:
         entry = dict(
             res=row["res"], alpha=row["alpha"],
             ours_img_s=ours["img_per_s"], ours_ms=ours["ms_per_step_median"], ours_gflop=ours["counted_gflop_per_step"],
-            ours_peak_frac=ours["counted_gflop_per_step"] / (ours["ms_per_step_median"] / 1e3) / peak, ours_rss_mib=ours["rss_mib"], ours_foreign=ours["foreign_cores"],
+            ours_peak_frac=gflop_per_s(ours) / peak, ours_rss_mib=ours["rss_mib"], ours_foreign=ours["foreign_cores"],
             data_frac=ours["data_fraction"], grid_frac=ours["grid_ms"] / 1e3 / ours["tick_train_s"],
             tick_frac=ours["tick_ms"] / 1e3 / ours["tick_train_s"],
         )
+        if fma:
+            entry["ours_fma_frac"] = gflop_per_s(ours) / fma
         if peer_row:
             entry.update(
                 peer_img_s=peer_row["img_per_s"], peer_ms=peer_row["ms_per_step_median"], peer_gflop=peer_row["counted_gflop_per_step"],
-                peer_peak_frac=peer_row["counted_gflop_per_step"] / (peer_row["ms_per_step_median"] / 1e3) / peak,
+                peer_peak_frac=gflop_per_s(peer_row) / peak,
                 peer_rss_mib=peer_row["rss_mib"], peer_foreign=peer_row["foreign_cores"],
                 ratio=ours["img_per_s"] / peer_row["img_per_s"],
             )
+            if fma:
+                entry["peer_fma_frac"] = gflop_per_s(peer_row) / fma
         table.append(entry)
 
-    doc = dict(kind="throughput", env=env, conv_peak_gflops=peak, conv_peaks=peaks, table=table, raw=rows)
+    doc = dict(kind="throughput", env=env, conv_peak_gflops=peak, conv_peaks=peaks, fma_peak_gflops=fma, fma_peaks=fma_peaks, table=table, raw=rows)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(doc, indent=1) + "\n")
     if args.json:
@@ -404,8 +438,10 @@ def main() -> None:
         return
     print(f"conv peak (3x3 128->128 @32x32 b16 fwd+bwd, better median of start/end): {peak:.1f} GFLOP/s; "
           f"{args.threads} threads, batch {args.batch}, fp32")
+    if fma:
+        print(f"FMA peak (fp32 multiply-adds in registers, better of start/end): {fma:.1f} GFLOP/s; the conv peak is {peak / fma:.0%} of it")
     hdr = ["res", "alpha", "ours img/s", "peer img/s", "ratio", "ours %peak", "peer %peak", "ours GFLOP/step", "peer GFLOP/step",
-           "ours RSS MiB", "peer RSS MiB", "data %", "grid %", "foreign (ours/peer)"]
+           "ours RSS MiB", "peer RSS MiB", "data %", "grid %", "foreign (ours/peer)"] + (["ours %FMA", "peer %FMA"] if fma else [])
     print(" | ".join(hdr))
     nan = float("nan")
     for e in table:
@@ -414,7 +450,7 @@ def main() -> None:
             f"{e['ours_peak_frac']:6.1%}", f"{e.get('peer_peak_frac', nan):6.1%}", f"{e['ours_gflop']:7.3f}", f"{e.get('peer_gflop', nan):7.3f}",
             f"{e['ours_rss_mib']:6.0f}", f"{e.get('peer_rss_mib', nan):6.0f}", f"{e['data_frac']:5.2%}", f"{e['grid_frac']:5.2%}",
             f"{e['ours_foreign']:.2f}/{e.get('peer_foreign', nan):.2f}",
-        ]))
+        ] + ([f"{e['ours_fma_frac']:6.1%}", f"{e.get('peer_fma_frac', nan):6.1%}"] if fma else [])))
 
 
 if __name__ == "__main__":
