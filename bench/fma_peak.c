@@ -1,7 +1,8 @@
 /* The machine's fp32 multiply-add peak: independent FMA chains held in registers, one set per thread.
  *
  * No memory traffic and no dependencies beyond each chain's own, so the cores' FMA units are the only
- * limit: what no convolution or matmul can exceed.  bench/throughput.py compiles and runs it; by hand:
+ * limit: the most multiply-adds per second any convolution or matmul can perform.
+ * bench/throughput.py and bench/conv_loop.py compile and run it; by hand:
  *
  *   cc -O2 -march=native -pthread bench/fma_peak.c -o /tmp/fma_peak && /tmp/fma_peak 2
  *

@@ -16,8 +16,9 @@ warm-up.  The machine's achievable throughput is measured in the same run with t
 own reference (3×3 conv 128→128 @32×32, batch 16, forward + backward (dX, dW)), before and after
 the training steps; "of conv peak" is a step's dispatched conv/matmul FLOPs (counted with
 torch.utils.flop_counter, the peer's convention) per second over that peak.  Where a C compiler
-is at hand, the cores' fp32 multiply-add peak (``bench/fma_peak.c``, the ceiling no conv can pass)
-is measured too, and "of FMA peak" is the same FLOP rate over that.
+is at hand, the cores' fp32 multiply-add peak (``bench/fma_peak.c``) is measured too, and "of FMA
+peak" is the same FLOP rate over that.  The counted FLOPs include the taps on a conv's zero padding,
+which oneDNN skips, so a small conv alone can pass 100% of it (``bench/conv_loop.py``).
 
 The machine is shared: before each measurement the script waits (at most ``--idle-wait`` s) for
 other processes to go quiet, records their CPU use during the measurement ("foreign cores"),
