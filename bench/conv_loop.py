@@ -13,28 +13,15 @@ is at hand.  docs/performance.md uses it for the 8×8 floor.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import fma_peak  # noqa: E402
-
-
-def median_ms(call, calls: int) -> float:
-    for _ in range(5):
-        call()
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+from throughput import fma_peak, median_ms  # noqa: E402
 
 
 def main() -> None:

@@ -20,13 +20,12 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import WORK, benchmark_trainer  # noqa: E402
+from throughput import WORK, benchmark_trainer, median_ms  # noqa: E402
 
 
 def variants(args) -> dict[str, tuple[float, str | None]]:
@@ -60,12 +59,7 @@ def main() -> None:
     medians: dict[str, list[float]] = {name: [] for name in names}
     for index in range(args.rounds):
         for name in (names if index % 2 == 0 else names[::-1]):  # mirrored order, as throughput.py
-            times = []
-            for _ in range(args.steps):
-                t0 = time.perf_counter()
-                trainers[name].step()
-                times.append(time.perf_counter() - t0)
-            medians[name].append(statistics.median(times) * 1e3)
+            medians[name].append(median_ms(trainers[name].step, args.steps, warmup=0))
         print(f"round {index}: " + ", ".join(f"{name}: {medians[name][-1]:.1f} ms" for name in names), flush=True)
     overall = {name: statistics.median(medians[name]) for name in names}
     first = names[0]

@@ -287,6 +287,18 @@ def measure_quietly(args, impl: str, res: int, alpha: float, tmp: Path, idle) ->
     return best
 
 
+def median_ms(call, calls: int, warmup: int = 5) -> float:
+    """The median wall time of ``calls`` calls of ``call()`` in ms, after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
 def fma_peak(threads: int, tmp: Path) -> float | None:
     """GFLOP/s of ``bench/fma_peak.c`` on ``threads`` threads, or None (with a line why) without a C compiler."""
     compiler = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
