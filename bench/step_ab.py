@@ -48,6 +48,8 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--profile", action="store_true")
     args = p.parse_args()
+    if args.compare == "alpha" and args.res <= 4:
+        p.error("--compare alpha needs --res 8 or above: 4×4 has no fade-in")
     torch.set_num_threads(args.threads)
     trainers = {name: benchmark_trainer(argparse.Namespace(**WORK, performance=performance), args.res, alpha)[0]
                 for name, (alpha, performance) in variants(args).items()}
