@@ -1,9 +1,11 @@
 """Quality at equal images shown: progan vs pro-gan-pth (peer_quality_pro_gan_pth.py), paper SWD side by side.
 
-Both train 4→32 with latent 128, 64 feature maps everywhere, batch 16, WGAN-GP + drift, Adam β (0, 0.99) at
-lr 0.001 (the peer) and 0.002 (progan's default: docs/quality.md), EMA 0.999 (progan, as by default, caps the
-average's half-life at 5% of a phase: docs/quality.md), no mirroring, 20,000 images per stabilise and per fade phase (140,000 in all). Both EMA generators make as many fakes as
-there are reals; progan's SWD (paper settings) scores them against the same reals, next to the real-vs-real floor (two disjoint halves). A finished progan run or peer output is reused, not redone.
+Both train 4→32 with latent 128, 64 feature maps everywhere, batch 16, WGAN-GP + drift, Adam β (0, 0.99) at lr
+0.001 (the peer) and 0.002 (progan's default: docs/quality.md), EMA 0.999 (progan, as by default, caps the
+average's half-life at 5% of a phase: docs/quality.md), no mirroring, 20,000 images per stabilise and per fade
+phase (140,000 in all). Both EMA generators make as many fakes as there are reals; progan's SWD (paper
+settings) scores them against the same reals, next to the real-vs-real floor (two disjoint halves). A finished
+progan run or peer output is reused, not redone.
 
 Run from the repository root, e.g.
   .venv/bin/python bench/quality.py --data ../shared/data/twemoji32.npz --threads 1 --peer-out bench/out/peer
